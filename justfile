@@ -1,0 +1,89 @@
+# moscow-time: build, lint, test and size the server and its three images.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := "moscow-time"
+variants := "alpine distroless scratch"
+# Static glibc here (`+crt-static`); with the musl target installed use
+# `TARGET=x86_64-unknown-linux-musl just build`.
+target := env("TARGET", "x86_64-unknown-linux-gnu")
+release := "target" / target / "release"
+tools := justfile_directory() / ".tools/bin"
+export PATH := tools + ":" + env("PATH")
+
+# list recipes
+default:
+    @just --list --unsorted
+
+# build the fully static release binary
+[group('build')]
+build:
+    # RUSTFLAGS with an explicit --target reach only target crates, so
+    # proc-macros still build as shared objects.
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target {{ target }}
+    @file {{ release }}/{{ bin }} | grep -q 'static' || { echo "error: {{ release }}/{{ bin }} is not static" >&2; exit 1; }
+
+# build one image: alpine, distroless or scratch
+[group('build')]
+image VARIANT: _podman
+    tests/images/build.sh {{ VARIANT }}
+
+# build all three images
+[group('build')]
+images: (image "alpine") (image "distroless") (image "scratch")
+
+# run one image in the foreground on port 8080
+[group('run')]
+run VARIANT="scratch": _podman
+    podman run --rm -it --pull=never -p 8080:8080 localhost/{{ bin }}:{{ VARIANT }}
+
+# rustfmt, clippy and hadolint, warnings denied
+[group('check')]
+lint: _tools
+    cargo fmt --all -- --check
+    cargo clippy --all-targets --locked -- --deny warnings
+    hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
+
+# every test: lint, unit and integration tests, then the images
+[group('check')]
+test: lint test-rust test-images
+
+# unit and integration tests of the server
+[group('check')]
+test-rust:
+    cargo test --locked
+
+# build the images and prove every practice they claim
+[group('check')]
+test-images: _tools _podman images
+    tests/images/run.sh
+
+# table and chart (media/sizes.svg) of the image sizes
+[group('report')]
+sizes: _tools images
+    tests/images/sizes.sh
+
+# requests/s, latency, memory and start/stop times against nginx and bare hyper
+[group('report')]
+bench: build
+    bench/run.sh
+
+# remove build output and the project-local tools
+[group('build')]
+clean:
+    cargo clean
+    rm -rf .tools
+    -podman rmi --ignore localhost/{{ bin }}:alpine localhost/{{ bin }}:distroless localhost/{{ bin }}:scratch
+
+# install hadolint, container-structure-test and dive into .tools/ on first use
+_tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cmp -s requirements-tools.txt .tools/requirements-tools.txt; then
+        python3 -m venv .tools
+        .tools/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+        cp requirements-tools.txt .tools/
+    fi
+
+_podman:
+    @command -v podman >/dev/null || { echo "error: podman not found; install it (Debian/Ubuntu: apt-get install podman, Fedora: dnf install podman)" >&2; exit 1; }
