@@ -1,0 +1,263 @@
+//! Moscow wall-clock time: pure functions from an instant to the page and the JSON.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+// Moscow has used UTC+3 all year since 2014-10-26 (no DST). A fixed offset is
+// correct and keeps tzdata out of the scratch image; switch to a tz database
+// only if Russia changes its clocks again.
+const OFFSET_MS: i64 = 3 * 60 * 60 * 1000;
+
+/// IANA name of the zone whose time we show.
+pub const TIMEZONE: &str = "Europe/Moscow";
+/// The zone's offset from UTC, as RFC 3339 writes it.
+pub const UTC_OFFSET: &str = "+03:00";
+
+/// One instant broken down into Moscow's calendar date and time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoscowTime {
+    /// Milliseconds since the Unix epoch (UTC), the instant itself.
+    pub unix_ms: i64,
+    pub year: i64,
+    pub month: i64,
+    pub day: i64,
+    pub hour: i64,
+    pub minute: i64,
+    pub second: i64,
+    pub millis: i64,
+}
+
+impl MoscowTime {
+    /// Breaks `now` down into Moscow local time.
+    pub fn at(now: SystemTime) -> Self {
+        let unix_ms = match now.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        Self::from_unix_ms(unix_ms)
+    }
+
+    /// Breaks milliseconds since the Unix epoch down into Moscow local time.
+    pub fn from_unix_ms(unix_ms: i64) -> Self {
+        let local_ms = unix_ms.saturating_add(OFFSET_MS);
+        let days = local_ms.div_euclid(86_400_000);
+        let ms_of_day = local_ms.rem_euclid(86_400_000);
+        let (year, month, day) = civil_from_days(days);
+        Self {
+            unix_ms,
+            year,
+            month,
+            day,
+            hour: ms_of_day / 3_600_000,
+            minute: ms_of_day / 60_000 % 60,
+            second: ms_of_day / 1000 % 60,
+            millis: ms_of_day % 1000,
+        }
+    }
+
+    /// `YYYY-MM-DD`.
+    pub fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
+    /// `HH:MM:SS`, 24-hour clock.
+    pub fn time(&self) -> String {
+        format!("{:02}:{:02}:{:02}", self.hour, self.minute, self.second)
+    }
+
+    /// RFC 3339 with milliseconds and the Moscow offset: `2026-11-26T19:04:09.123+03:00`.
+    pub fn rfc3339(&self) -> String {
+        format!(
+            "{}T{}.{:03}{UTC_OFFSET}",
+            self.date(),
+            self.time(),
+            self.millis
+        )
+    }
+}
+
+/// The `/api/time` body for `now`.
+pub fn time_json(now: SystemTime) -> String {
+    let t = MoscowTime::at(now);
+    format!(
+        r#"{{"timezone":"{TIMEZONE}","utc_offset":"{UTC_OFFSET}","datetime":"{}","unix_ms":{}}}"#,
+        t.rfc3339(),
+        t.unix_ms
+    )
+}
+
+/// The inline stylesheet of the page. Its hash is in [`CONTENT_SECURITY_POLICY`],
+/// so any edit here must update that hash (a unit test checks it).
+const STYLE: &str = "body{margin:0;min-height:100vh;display:grid;place-items:center;\
+font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;\
+background:linear-gradient(160deg,#0b1d3a,#3a0b1d);color:#f4f1ea}\
+main{text-align:center;padding:2rem}\
+h1{margin:0;font-weight:400;font-size:1.1rem;letter-spacing:.3em;text-transform:uppercase;opacity:.75}\
+.time{margin:.5rem 0;font-size:clamp(3rem,16vw,9rem);font-variant-numeric:tabular-nums;font-weight:200}\
+.date{margin:0;font-size:1.25rem;opacity:.85}";
+
+/// The page allows nothing but its own inline stylesheet: no scripts, no
+/// external assets, no framing, no forms.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
+style-src 'sha256-TZzzSTniF4lYNEUgK1eIHene8G6ooO9jRQpmzlrN4QM='; \
+base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The `/` page for `now`: a small self-contained HTML document.
+pub fn render_page(now: SystemTime) -> String {
+    let t = MoscowTime::at(now);
+    let mut page = String::with_capacity(1536);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        page,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n\
+         <meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Moscow time</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n\
+         <h1>Moscow time</h1>\n\
+         <p class=\"time\"><time datetime=\"{datetime}\">{time}</time></p>\n\
+         <p class=\"date\">{date} &middot; UTC{UTC_OFFSET}</p>\n\
+         </main>\n</body>\n</html>\n",
+        datetime = t.rfc3339(),
+        time = t.time(),
+        date = t.date(),
+    );
+    page
+}
+
+/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+/// Howard Hinnant's `civil_from_days`: <https://howardhinnant.github.io/date_algorithms.html>.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153; // March = 0
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(unix_secs: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(unix_secs * 1000 + millis)
+    }
+
+    #[test]
+    fn new_year_utc_is_three_in_the_morning() {
+        // 2024-01-01T00:00:00Z
+        let t = MoscowTime::at(at(1_704_067_200, 0));
+        assert_eq!(
+            (t.date(), t.time()),
+            ("2024-01-01".into(), "03:00:00".into())
+        );
+    }
+
+    #[test]
+    fn twenty_one_utc_is_midnight_next_day() {
+        // 2026-11-26T21:00:00Z is 2026-11-27 00:00 in Moscow.
+        let t = MoscowTime::at(at(1_795_726_800, 0));
+        assert_eq!(
+            (t.date(), t.time()),
+            ("2026-11-27".into(), "00:00:00".into())
+        );
+        // One millisecond earlier is still the 26th.
+        let t = MoscowTime::from_unix_ms(1_795_726_800_000 - 1);
+        assert_eq!(t.rfc3339(), "2026-11-26T23:59:59.999+03:00");
+    }
+
+    #[test]
+    fn leap_day_exists_in_leap_years() {
+        // 2024-02-28T21:00:00Z is the start of 2024-02-29 in Moscow.
+        let t = MoscowTime::at(at(1_709_154_000, 0));
+        assert_eq!(t.date(), "2024-02-29");
+        // A day later it is March.
+        let t = MoscowTime::at(at(1_709_154_000 + 86_400, 0));
+        assert_eq!(t.date(), "2024-03-01");
+        // 2100 is not a leap year: 2100-02-28T21:00:00Z is March 1st in Moscow.
+        let t = MoscowTime::at(at(4_107_531_600, 0));
+        assert_eq!(t.date(), "2100-03-01");
+    }
+
+    #[test]
+    fn year_end_rolls_over_at_21_utc() {
+        // 2025-12-31T20:59:59.999Z is the last millisecond of 2025 in Moscow.
+        let t = MoscowTime::from_unix_ms(1_767_214_799_999);
+        assert_eq!(t.rfc3339(), "2025-12-31T23:59:59.999+03:00");
+        let t = MoscowTime::from_unix_ms(1_767_214_800_000);
+        assert_eq!(t.rfc3339(), "2026-01-01T00:00:00.000+03:00");
+    }
+
+    #[test]
+    fn epoch_and_before_epoch() {
+        assert_eq!(
+            MoscowTime::at(UNIX_EPOCH).rfc3339(),
+            "1970-01-01T03:00:00.000+03:00"
+        );
+        let t = MoscowTime::at(UNIX_EPOCH - Duration::from_millis(3 * 3_600_000 + 1));
+        assert_eq!(t.rfc3339(), "1969-12-31T23:59:59.999+03:00");
+        assert_eq!(t.unix_ms, -10_800_001);
+    }
+
+    #[test]
+    fn json_has_every_field_for_the_same_instant() {
+        let body = time_json(at(1_795_709_049, 123));
+        assert_eq!(
+            body,
+            r#"{"timezone":"Europe/Moscow","utc_offset":"+03:00","datetime":"2026-11-26T19:04:09.123+03:00","unix_ms":1795709049123}"#
+        );
+    }
+
+    #[test]
+    fn page_shows_date_and_time() {
+        let page = render_page(at(1_795_709_049, 123));
+        assert!(page.contains(">19:04:09</time>"), "{page}");
+        assert!(page.contains("2026-11-26"), "{page}");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "external asset: {page}"
+        );
+    }
+
+    #[test]
+    fn csp_hash_matches_the_inline_style() {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(STYLE.as_bytes());
+        let expected = format!("'sha256-{}'", base64(&digest));
+        assert!(
+            CONTENT_SECURITY_POLICY.contains(&expected),
+            "update CONTENT_SECURITY_POLICY to {expected}"
+        );
+    }
+
+    /// Standard base64 with padding, enough for a CSP hash.
+    fn base64(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,264 @@
+//! Settings from the environment: one variable per setting, each with a default.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// One environment variable the server reads, as `--help` lists it.
+pub struct Setting {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every setting, in the order `--help` and the README list them.
+pub const SETTINGS: [Setting; 4] = [
+    Setting {
+        name: "PORT",
+        default: "8080",
+        help: "TCP port to listen on; 0 picks a free port and logs it",
+    },
+    Setting {
+        name: "HOST",
+        default: "0.0.0.0",
+        help: "IP address to listen on; `::` listens on IPv6 (and IPv4 where the OS allows)",
+    },
+    Setting {
+        name: "HEADER_READ_TIMEOUT_MS",
+        default: "5000",
+        help: "close a connection whose request head takes longer (slowloris guard)",
+    },
+    Setting {
+        name: "SHUTDOWN_GRACE_MS",
+        default: "5000",
+        help: "on SIGTERM/SIGINT, wait this long for in-flight requests, then exit anyway",
+    },
+];
+
+const DEFAULT_PORT: u16 = 8080;
+const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+// Shorter than the 10 s `podman stop` / `docker stop` wait before SIGKILL, so
+// we always exit by ourselves with status 0.
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Longest value accepted for either duration: one hour.
+const MAX_MS: u64 = 3_600_000;
+
+/// What the server is told to do, read once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `HOST`: the address to listen on.
+    pub host: IpAddr,
+    /// `PORT`: the port to listen on; 0 lets the OS pick one.
+    pub port: u16,
+    /// `HEADER_READ_TIMEOUT_MS`: the longest a client may take to send a request head.
+    pub header_read_timeout: Duration,
+    /// `SHUTDOWN_GRACE_MS`: how long a shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: DEFAULT_HOST,
+            port: DEFAULT_PORT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    /// The first variable that is set but invalid.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| {
+            std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+        })
+    }
+
+    /// Reads the settings through `lookup`, which returns a variable's value if set.
+    ///
+    /// # Errors
+    /// The first variable that is set but invalid.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            port: parse(
+                &lookup,
+                "PORT",
+                defaults.port,
+                "a port number from 0 to 65535",
+                |v| v.parse().ok(),
+            )?,
+            host: parse(
+                &lookup,
+                "HOST",
+                defaults.host,
+                "an IPv4 or IPv6 address",
+                |v| v.parse().ok(),
+            )?,
+            header_read_timeout: parse(
+                &lookup,
+                "HEADER_READ_TIMEOUT_MS",
+                defaults.header_read_timeout,
+                "milliseconds from 1 to 3600000",
+                |v| millis(v).filter(|d| !d.is_zero()),
+            )?,
+            shutdown_grace: parse(
+                &lookup,
+                "SHUTDOWN_GRACE_MS",
+                defaults.shutdown_grace,
+                "milliseconds from 0 to 3600000",
+                millis,
+            )?,
+        })
+    }
+
+    /// The socket address to bind.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+/// Parses variable `name` with `parse_value`, or returns `default` if it is unset.
+fn parse<T>(
+    lookup: impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    expected: &'static str,
+    parse_value: impl Fn(&str) -> Option<T>,
+) -> Result<T, ConfigError> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(value) => parse_value(&value).ok_or(ConfigError {
+            name,
+            value,
+            expected,
+        }),
+    }
+}
+
+/// A whole number of milliseconds, at most [`MAX_MS`].
+fn millis(value: &str) -> Option<Duration> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|&ms| ms <= MAX_MS)
+        .map(Duration::from_millis)
+}
+
+/// A variable that is set to a value the server cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable's name, e.g. `PORT`.
+    pub name: &'static str,
+    /// The value it was set to.
+    pub value: String,
+    /// What a valid value looks like.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} {:?}: expected {}",
+            self.name, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen_addr().to_string(), "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn settings_table_matches_the_defaults() {
+        let c = Config::default();
+        let default_of = |name| SETTINGS.iter().find(|s| s.name == name).unwrap().default;
+        assert_eq!(default_of("PORT"), c.port.to_string());
+        assert_eq!(default_of("HOST"), c.host.to_string());
+        assert_eq!(
+            default_of("HEADER_READ_TIMEOUT_MS"),
+            c.header_read_timeout.as_millis().to_string()
+        );
+        assert_eq!(
+            default_of("SHUTDOWN_GRACE_MS"),
+            c.shutdown_grace.as_millis().to_string()
+        );
+        // Each setting is read: setting it to garbage is an error naming it.
+        for setting in &SETTINGS {
+            let err = config(&[(setting.name, "garbage")]).unwrap_err();
+            assert_eq!(err.name, setting.name);
+        }
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = config(&[
+            ("PORT", "0"),
+            ("HOST", "::"),
+            ("HEADER_READ_TIMEOUT_MS", "250"),
+            ("SHUTDOWN_GRACE_MS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.listen_addr().to_string(), "[::]:0");
+        assert_eq!(c.header_read_timeout, Duration::from_millis(250));
+        assert_eq!(c.shutdown_grace, Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_port_names_variable_and_value() {
+        for bad in ["80a", "65536", "-1", "", " 80"] {
+            let err = config(&[("PORT", bad)]).unwrap_err();
+            assert_eq!(err.name, "PORT");
+            assert_eq!(
+                err.to_string(),
+                format!("invalid PORT {bad:?}: expected a port number from 0 to 65535")
+            );
+        }
+    }
+
+    #[test]
+    fn bad_host_is_rejected() {
+        for bad in ["localhost", "0.0.0.0:80", "[::]", "256.0.0.1"] {
+            let err = config(&[("HOST", bad)]).unwrap_err();
+            assert_eq!(err.name, "HOST", "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(
+            config(&[("HEADER_READ_TIMEOUT_MS", "0")]).unwrap_err().name,
+            "HEADER_READ_TIMEOUT_MS"
+        );
+        assert_eq!(
+            config(&[("SHUTDOWN_GRACE_MS", "3600001")])
+                .unwrap_err()
+                .name,
+            "SHUTDOWN_GRACE_MS"
+        );
+        assert!(config(&[("SHUTDOWN_GRACE_MS", "3600000")]).is_ok());
+    }
+}
