@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds localhost/moscow-time:VARIANT from Containerfile.VARIANT.
+#
+#   tests/images/build.sh VARIANT [extra podman build options...]
+#
+# Labels come from the checkout: version from Cargo.toml, revision from HEAD,
+# created from HEAD's commit time, which also stamps every file and the image
+# (--timestamp) so two builds of one commit give the same layers. A dirty tree
+# is labelled with HEAD as it is: build from a clean commit for a release.
+# BUILDER_IMAGE, ALPINE_IMAGE and DISTROLESS_IMAGE, when set, replace the
+# default base images; all three are passed to every variant so the shared
+# build stage has one cache key. CONTEXT (default: the repository) and TAG
+# (default: localhost/moscow-time:VARIANT) are for the tests.
+set -euo pipefail
+
+variant=${1:?usage: $0 alpine|distroless|scratch [podman build options...]}
+shift
+root=$(cd "$(dirname "$0")/../.." && pwd)
+case $variant in
+alpine | distroless | scratch) ;;
+*) echo "error: unknown variant '$variant' (alpine, distroless or scratch)" >&2; exit 2 ;;
+esac
+
+version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)
+revision=$(git -C "$root" rev-parse HEAD)
+created=$(git -C "$root" log -1 --format=%cI)
+epoch=$(git -C "$root" log -1 --format=%ct)
+
+args=(
+    --format docker # podman drops HEALTHCHECK from OCI images
+    --pull=never
+    --layers
+    --timestamp "$epoch"
+    --identity-label=false
+    --build-arg "VERSION=$version"
+    --build-arg "REVISION=$revision"
+    --build-arg "CREATED=$created"
+)
+for base in BUILDER_IMAGE ALPINE_IMAGE DISTROLESS_IMAGE; do
+    if [[ -n ${!base:-} ]]; then
+        args+=(--build-arg "$base=${!base}")
+    fi
+done
+
+set -x
+podman build "${args[@]}" "$@" \
+    -f "$root/Containerfile.$variant" \
+    -t "${TAG:-localhost/moscow-time:$variant}" \
+    "${CONTEXT:-$root}"
