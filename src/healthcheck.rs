@@ -25,24 +25,30 @@ pub fn target(config: &Config) -> SocketAddr {
 /// # Errors
 /// Why the check failed, as one line.
 pub fn check(addr: SocketAddr) -> Result<(), String> {
-    let fail = |err: io::Error| format!("GET http://{addr}/healthz failed: {err}");
+    let fail = |err: io::Error| match err.kind() {
+        // A socket timeout reads as EAGAIN on Linux; say what it means.
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            format!("GET http://{addr}/healthz failed: timed out after 2 s")
+        }
+        _ => format!("GET http://{addr}/healthz failed: {err}"),
+    };
     let deadline = Instant::now() + TIMEOUT;
     let left = || {
         deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "timed out after 2 s"))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))
     };
 
     let mut stream = TcpStream::connect_timeout(&addr, left().map_err(fail)?).map_err(fail)?;
     stream
         .set_write_timeout(Some(left().map_err(fail)?))
         .map_err(fail)?;
-    write!(
-        stream,
+    // One write: a server that answers and closes early must not see half a request.
+    let request = format!(
         "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: moscow-time-healthcheck\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(fail)?;
+    );
+    stream.write_all(request.as_bytes()).map_err(fail)?;
 
     // Only the status line matters: read until its end (or 1 KiB).
     let mut head = Vec::with_capacity(64);

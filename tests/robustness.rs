@@ -185,7 +185,7 @@ async fn survives_running_out_of_file_descriptors() {
     drop(clients);
 
     // Every wait is bounded: retry for a few seconds while the backlog drains.
-    let served = within("serving again after EMFILE", async {
+    within("serving again after EMFILE", async {
         loop {
             if let Ok(answer) = tokio::time::timeout(
                 Duration::from_secs(1),
@@ -197,14 +197,13 @@ async fn survives_running_out_of_file_descriptors() {
             .await
             {
                 if first_status(&answer) == Some(200) {
-                    break true;
+                    break;
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await;
-    assert!(served);
     server.signal("TERM").await;
     let (code, stderr) = server.wait().await;
     assert_eq!(code, Some(0), "{stderr}");

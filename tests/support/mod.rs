@@ -25,10 +25,9 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 
 /// Awaits `future`, failing the test if it takes longer than [`LIMIT`].
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
-    match timeout(LIMIT, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out after {LIMIT:?}: {what}"),
-    }
+    timeout(LIMIT, future)
+        .await
+        .unwrap_or_else(|_elapsed| panic!("timed out after {LIMIT:?}: {what}"))
 }
 
 /// A server running in this process on `127.0.0.1:<random port>`.
