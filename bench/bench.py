@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""moscow-time against tuned nginx and a bare hyper server; run via bench/run.sh.
+
+Each round starts every server fresh, pinned to core 1 (wrk and this script
+run on core 0), in the order nginx, hello, moscow-time, so that drift on this
+shared machine hits all three alike. Per server and round it measures:
+
+  start     spawn -> first 200 on the endpoint (tight connect/GET loop)
+  idle RSS  VmRSS after that first 200 and a short settle, before any load
+  req/s     wrk -t1 -c64 --latency after a 1 s warm-up; p50/p99 from --latency
+  load RSS  VmRSS right after the 64-connection run
+  stop      SIGTERM (nginx: SIGQUIT, its graceful stop) -> process reaped
+
+and prints the medians as a markdown table with the goals marked PASS/MISS.
+Only the python3 standard library is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+LOAD_CORE = 0  # wrk and this script
+SERVER_CORE = 1  # the server under test
+PATH = "/api/time"
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+SETTLE_S = 0.3  # let the server go idle before reading RSS or stopping it
+
+# Every process this script started and has not reaped yet, for cleanup.
+LIVE: set[subprocess.Popen] = set()
+
+
+@dataclass
+class Target:
+    """One server under test."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    stop_signal: signal.Signals = signal.SIGTERM
+    # Called with the port before each start (nginx: writes its config).
+    prepare: Callable[[int], None] | None = None
+    # Where its stdout goes (moscow-time's access log, as in production).
+    log: Path | None = None
+    # Set up by `start`.
+    port: int = 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port: int, path: str = PATH, timeout: float = 2.0) -> tuple[bytes, bytes]:
+    """One GET with Connection: close; returns (status line + headers, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head + b"\r\n\r\n", body
+
+
+def is_200(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+            s.sendall(f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            return s.recv(16).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def pin_to_server_core() -> None:
+    os.sched_setaffinity(0, {SERVER_CORE})  # the same as `taskset -c 1`
+
+
+def start(t: Target, tmp: Path) -> tuple[subprocess.Popen, float]:
+    """Spawns the target and returns it with the ms from spawn to first 200."""
+    t.port = free_port()
+    env = {**os.environ, **t.env, "PORT": str(t.port), "HOST": "127.0.0.1"}
+    if t.prepare:
+        t.prepare(t.port)
+    out = open(t.log or os.devnull, "wb")  # noqa: SIM115 (closed right below)
+    err = open(tmp / f"{t.name}.stderr", "ab")  # noqa: SIM115
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(t.argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                            preexec_fn=pin_to_server_core)
+    LIVE.add(proc)
+    out.close()
+    err.close()
+    while not is_200(t.port):
+        if proc.poll() is not None:
+            LIVE.discard(proc)
+            sys.exit(f"error: {t.name} exited with {proc.returncode} before answering 200 on "
+                     f"{PATH}; its stderr:\n{(tmp / f'{t.name}.stderr').read_text()[-2000:]}")
+        if time.perf_counter() - t0 > START_TIMEOUT_S:
+            sys.exit(f"error: {t.name} gave no 200 on {PATH} within {START_TIMEOUT_S:.0f} s")
+    return proc, (time.perf_counter() - t0) * 1000
+
+
+def stop(t: Target, proc: subprocess.Popen) -> tuple[float, int]:
+    """Sends the stop signal and returns (ms until the process is gone, exit code)."""
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        t0 = time.perf_counter()
+        os.kill(proc.pid, t.stop_signal)
+        # A pidfd turns readable the moment the process exits: exact, and bounded.
+        if not select.select([pidfd], [], [], STOP_TIMEOUT_S)[0]:
+            sys.exit(f"error: {t.name} still running {STOP_TIMEOUT_S:.0f} s after {t.stop_signal.name}")
+        elapsed = (time.perf_counter() - t0) * 1000
+    finally:
+        os.close(pidfd)
+    rc = proc.wait()
+    LIVE.discard(proc)
+    return elapsed, rc
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and all its descendants (nginx: master and worker)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(parents.get(p, []))
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of pid plus its descendants, in KiB."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        if m := re.search(r"^VmRSS:\s+(\d+) kB", status, re.M):
+            total += int(m.group(1))
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of pid and its descendants, all threads, in seconds."""
+    ticks = 0
+    for p in descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(port: int, seconds: int, connections: int, latency: bool = True) -> dict:
+    cmd = ["taskset", "-c", str(LOAD_CORE), "wrk", "-t1", f"-c{connections}",
+           f"-d{seconds}s", f"http://127.0.0.1:{port}{PATH}"]
+    if latency:
+        cmd.insert(-1, "--latency")
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd)} failed:\n{run.stdout}{run.stderr}")
+    out = run.stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "raw": out}
+    for pct in ("50", "99"):
+        if m := re.search(rf"^\s+{pct}(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+            result[f"p{pct}"] = float(m.group(1)) * UNITS_MS[m.group(2)]
+    problems = re.findall(r"^\s*(Non-2xx or 3xx responses: \d+|Socket errors: .*)$", out, re.M)
+    result["problems"] = problems
+    return result
+
+
+def run_once(t: Target, tmp: Path, args: argparse.Namespace, first: bool) -> dict:
+    proc, start_ms = start(t, tmp)
+    m: dict = {"start_ms": start_ms}
+    if first:
+        head, body = http_get(t.port)
+        m["head_bytes"], m["body_bytes"] = len(head), len(body)
+        m["head"] = head.decode(errors="replace")
+    time.sleep(SETTLE_S)
+    m["idle_rss"] = rss_kib(proc.pid)
+    if args.warmup > 0:
+        wrk(t.port, args.warmup, args.connections, latency=False)
+    cpu_before = cpu_seconds(proc.pid)
+    w = wrk(t.port, args.duration, args.connections)
+    cpu = cpu_seconds(proc.pid) - cpu_before
+    m.update(rps=w["rps"], p50=w.get("p50"), p99=w.get("p99"), problems=w["problems"])
+    # The one wrk thread can saturate its core before the server does; the
+    # server's own CPU use shows how much headroom it had.
+    m["cpu_pct"] = 100 * cpu / args.duration
+    m["req_per_cpu_ms"] = w["rps"] * args.duration / cpu / 1000 if cpu else None
+    time.sleep(SETTLE_S)
+    m["load_rss"] = rss_kib(proc.pid)
+    m["stop_ms"], m["rc"] = stop(t, proc)
+    if t.log:
+        t.log.unlink(missing_ok=True)  # hundreds of MB of access log per run
+    return m
+
+
+NGINX_CONF = """\
+# Tuned the usual way for a static file: one worker, no access log,
+# sendfile + tcp_nopush, cached open fds, long keep-alive.
+daemon off;            # stay in the foreground: we time the master's pid
+master_process on;     # master + 1 worker, as in production
+worker_processes 1;
+{user}
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+
+events {{
+    worker_connections 1024;
+    multi_accept on;
+}}
+
+http {{
+    access_log off;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_min_uses 1;
+    open_file_cache_errors on;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{ }}
+    default_type application/json;
+
+    server {{
+        listen 127.0.0.1:{port};
+        root {tmp}/www;
+    }}
+}}
+"""
+
+
+def nginx_target(nginx: str, tmp: Path, body: bytes) -> Target:
+    """nginx serving `body` at PATH, its config written for each start's port."""
+    root = tmp / "nginx"
+    (root / "www" / PATH.lstrip("/")).parent.mkdir(parents=True)
+    (root / "www" / PATH.lstrip("/")).write_bytes(body)
+    user = "user root;" if os.geteuid() == 0 else ""  # else the worker runs as nobody
+
+    def write_conf(port: int) -> None:
+        (root / "nginx.conf").write_text(NGINX_CONF.format(tmp=root, user=user, port=port))
+
+    argv = [nginx, "-p", f"{root}/", "-e", f"{root}/error.log", "-c", f"{root}/nginx.conf"]
+    return Target("nginx", argv, stop_signal=signal.SIGQUIT, prepare=write_conf)
+
+
+# (label, key, format, goal check on the moscow-time/nginx and moscow-time/hello ratios)
+ROWS = [
+    ("requests/s", "rps", "{:,.0f}", "≥ 1.3× nginx, ≥ 0.8× hello",
+     lambda mt, rn, rh: rn >= 1.3 and rh >= 0.8),
+    ("server CPU under load (% of its core)", "cpu_pct", "{:.0f}", "", None),
+    ("requests per server CPU-ms", "req_per_cpu_ms", "{:.1f}", "", None),
+    ("latency p50 (ms)", "p50", "{:.3f}", "", None),
+    ("latency p99 (ms)", "p99", "{:.3f}", "", None),
+    ("idle RSS (MiB)", "idle_rss", "{:.2f}", "≤ 1.25× hello", lambda mt, rn, rh: rh <= 1.25),
+    ("RSS after load (MiB)", "load_rss", "{:.2f}", "≤ 1.5× hello", lambda mt, rn, rh: rh <= 1.5),
+    ("start to first 200 (ms)", "start_ms", "{:.1f}", "≤ 1.2× hello", lambda mt, rn, rh: rh <= 1.2),
+    ("SIGTERM to exit (ms)", "stop_ms", "{:.1f}", "< 50 ms", lambda mt, rn, rh: mt < 50),
+]
+
+
+def median(results: list[dict], key: str) -> float | None:
+    values = [r[key] for r in results if r.get(key) is not None]
+    if not values:
+        return None
+    value = statistics.median(values)
+    return value / 1024 if key.endswith("_rss") else value
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}×" if a is not None and b else "—"
+
+
+def table(results: dict[str, list[dict]], sizes: dict[str, int]) -> str:
+    names = ["nginx", "hello", "moscow-time"]
+    lines = ["| | nginx | bare hyper (hello) | moscow-time | mt / nginx | mt / hello | goal | |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
+    for label, key, fmt, goal, check in ROWS:
+        med = {n: median(results[n], key) for n in names}
+        cells = [fmt.format(med[n]) if med[n] is not None else "—" for n in names]
+        mt, ng, he = med["moscow-time"], med["nginx"], med["hello"]
+        verdict = ""
+        if check and None not in (mt, ng, he):
+            verdict = "PASS" if check(mt, mt / ng, mt / he) else "MISS"
+        lines.append(f"| {label} | {' | '.join(cells)} | {ratio(mt, ng)} | {ratio(mt, he)} "
+                     f"| {goal} | {verdict} |")
+    mt, he = sizes["moscow-time"], sizes["hello"]
+    verdict = "PASS" if mt / he <= 1.15 else "MISS"
+    lines.append(f"| static binary (bytes) | n/a (dynamic) | {he:,} | {mt:,} | — | {mt / he:.2f}× "
+                 f"| ≤ 1.15× hello | {verdict} |")
+    return "\n".join(lines)
+
+
+def per_round(results: dict[str, list[dict]], key: str, fmt: str) -> str:
+    return "; ".join(f"{n} " + ", ".join(fmt.format(r[key]) for r in rs) for n, rs in results.items())
+
+
+def sh(*cmd: str) -> str:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        return (r.stdout + r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def cleanup() -> None:
+    for proc in list(LIVE):
+        for pid in reversed(descendants(proc.pid)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        LIVE.discard(proc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--server", required=True, help="static moscow-time binary")
+    ap.add_argument("--hello", required=True, help="static examples/hello binary")
+    ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=5, help="seconds per measured wrk run")
+    ap.add_argument("--warmup", type=int, default=1, help="seconds of wrk before each run, or 0")
+    ap.add_argument("--connections", type=int, default=64)
+    args = ap.parse_args()
+
+    if not {LOAD_CORE, SERVER_CORE} <= os.sched_getaffinity(0):
+        sys.exit(f"error: the bench needs cores {LOAD_CORE} and {SERVER_CORE}; "
+                 f"this process may use {sorted(os.sched_getaffinity(0))}")
+    for exe in (args.server, args.hello, args.nginx):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"error: {exe} is not an executable file")
+    os.sched_setaffinity(0, {LOAD_CORE})
+
+    # Turn SIGTERM/SIGHUP into an exception so the finally below cleans up.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+    tmp = Path(tempfile.mkdtemp(prefix="moscow-time-bench."))
+    tmp.chmod(0o755)  # nginx's worker reads www/ below it
+    try:
+        bench(args, tmp)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    finally:
+        cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench(args: argparse.Namespace, tmp: Path) -> None:
+    server = Target("moscow-time", [os.path.abspath(args.server)], log=tmp / "access.log")
+    hello = Target("hello", [os.path.abspath(args.hello)])
+
+    # One real /api/time body, fetched with curl, sizes nginx's file.
+    proc, _ = start(server, tmp)
+    body = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{server.port}{PATH}"],
+                          capture_output=True, check=True).stdout
+    stop(server, proc)
+    targets = [nginx_target(args.nginx, tmp, body), hello, server]
+
+    per_run = args.warmup + args.duration + 2 * SETTLE_S + 0.2
+    print(f"bench: {args.rounds} rounds x {len(targets)} servers, wrk -t1 -c{args.connections} "
+          f"-d{args.duration:g}s --latency after {args.warmup:g} s warm-up, "
+          f"~{args.rounds * len(targets) * per_run / 60:.1f} min", file=sys.stderr)
+    results: dict[str, list[dict]] = {t.name: [] for t in targets}
+    for rnd in range(args.rounds):
+        for t in targets:
+            m = run_once(t, tmp, args, first=rnd == 0)
+            results[t.name].append(m)
+            warn = f"  WARNING: {', '.join(m['problems'])}" if m["problems"] else ""
+            if m["rc"] != 0:
+                warn += f"  WARNING: exit code {m['rc']}"
+            print(f"  round {rnd + 1}/{args.rounds} {t.name:<12} {m['rps']:>10,.0f} req/s  "
+                  f"cpu {m['cpu_pct']:3.0f}%  p99 {m['p99']:.3f} ms  start {m['start_ms']:.1f} ms  "
+                  f"stop {m['stop_ms']:.1f} ms{warn}", file=sys.stderr)
+
+    sizes = {"moscow-time": os.path.getsize(args.server), "hello": os.path.getsize(args.hello)}
+    first = {n: rs[0] for n, rs in results.items()}
+    print()
+    print(table(results, sizes))
+    print()
+    print(f"Medians of {args.rounds} interleaved rounds (nginx, hello, moscow-time, repeated) on "
+          f"{cpu_model()}, {platform.system()} {platform.release()}; each server pinned to core "
+          f"{SERVER_CORE} (taskset -c {SERVER_CORE}) and `wrk -t1 -c{args.connections} "
+          f"-d{args.duration:g}s --latency` on core {LOAD_CORE}, after a {args.warmup:g} s "
+          f"warm-up, all on GET {PATH} over loopback.")
+    print()
+    print(f"- moscow-time: its access log on, stdout to a file; idle = after the first 200. "
+          f"Binaries: `+crt-static`, release profile.")
+    print(f"- hello: examples/hello.rs, a bare hyper 1.x http1 server, 200 \"Hello, World!\" "
+          f"to everything; same profile and flags.")
+    print(f"- nginx: {sh(args.nginx, '-v')} (Debian), 1 worker + master, access_log off, "
+          f"sendfile, tcp_nopush, open_file_cache, keepalive_requests 1000000, serving a "
+          f"{first['nginx']['body_bytes']}-byte file (one real /api/time body). RSS is master "
+          f"+ worker; stop is SIGQUIT (graceful, like our SIGTERM drain) to the master.")
+    print(f"- response bytes (headers + body): nginx {first['nginx']['head_bytes']} + "
+          f"{first['nginx']['body_bytes']}, hello {first['hello']['head_bytes']} + "
+          f"{first['hello']['body_bytes']}, moscow-time {first['moscow-time']['head_bytes']} + "
+          f"{first['moscow-time']['body_bytes']}.")
+    print(f"- requests/s per round: {per_round(results, 'rps', '{:,.0f}')}.")
+    print(f"- {sh('rustc', '-V')}, {sh('wrk', '-v')}.")
+    print()
+    print("Goals are informational: a MISS does not fail the bench.")
+
+
+if __name__ == "__main__":
+    main()
