@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# Proves every practice the images claim, on images already built by
+# `just images`. One PASS/FAIL line per check, then `N passed, M failed`;
+# exits non-zero if any check failed.
+#
+# Environment:
+#   VARIANTS="alpine distroless scratch"  images to check
+#   IMAGE_REPO=localhost/moscow-time      e.g. a deliberately broken build
+#   SLOW=1                                0 skips the layer-cache and
+#                                         reproducibility builds (minutes)
+#   REPRO_VARIANTS=scratch                variants built twice with --no-cache
+# Needs: podman (run as root: the process checks read /proc/PID/status),
+# curl, jq, file, and .tools/ (`just _tools`).
+set -uo pipefail
+# shellcheck source=tests/images/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$root" || exit 2
+
+read -r -a variants <<<"${VARIANTS:-alpine distroless scratch}"
+read -r -a repro_variants <<<"${REPRO_VARIANTS:-scratch}"
+slow=${SLOW:-1}
+version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+revision=$(git rev-parse HEAD)
+created=$(git log -1 --format=%cI)
+
+work=$(mktemp -d)
+containers=()
+probe_images=()
+cleanup() {
+    local c
+    for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
+    for c in "${probe_images[@]}"; do podman rmi -f "$c" >/dev/null 2>&1; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() {
+    echo "FAIL $1"
+    [[ -n ${2:-} ]] && sed 's/^/    /' <<<"$2" | tail -n 40
+    failed=$((failed + 1))
+}
+# INFO lines go to fd 3, the real stdout, even from inside a check.
+exec 3>&1
+info() { echo "INFO $*" >&3; }
+# check NAME COMMAND...: PASS if COMMAND succeeds; its output is shown on
+# failure. COMMAND runs in this shell, so the variables it sets persist.
+check() {
+    local name=$1
+    shift
+    if "$@" >"$work/check.out" 2>&1; then pass "$name"; else fail "$name" "$(cat "$work/check.out")"; fi
+}
+now_ms() { date +%s%3N; }
+# expect WHAT EXPECTED ACTUAL
+expect() {
+    [[ $2 == "$3" ]] || { echo "$1: expected '$2', got '$3'"; return 1; }
+}
+
+# ---------------------------------------------------------------- Containerfiles
+
+build_stage() {
+    # From the builder ARG to the last line before the runtime stage.
+    awk '/^ARG BUILDER_IMAGE=/ { p = 1 } /^# Runtime stage/ { p = 0 } p' "$1"
+}
+same_build_stage() {
+    local a
+    a=$(build_stage Containerfile.scratch)
+    [[ $a == *"FROM \${BUILDER_IMAGE} AS build"* ]] || { echo "no build stage found in Containerfile.scratch"; return 1; }
+    diff <(echo "$a") <(echo "$(build_stage Containerfile.alpine)") &&
+        diff <(echo "$a") <(echo "$(build_stage Containerfile.distroless)")
+}
+check "Containerfiles: the build stage is byte-identical in all three" same_build_stage
+check "Containerfiles: hadolint finds nothing" \
+    hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
+
+# ---------------------------------------------------------------- image checks
+
+structure_test() {
+    container-structure-test test --driver tar --image "$work/$1.tar" \
+        --config tests/images/structure/common.yaml \
+        --config "tests/images/structure/$1.yaml"
+}
+
+config_user() {
+    expect "Config.User" "65532:65532" "$(jq -r '.[0].Config.User' "$work/$1.json")"
+}
+
+healthcheck_config() {
+    local hc
+    hc=$(jq -c '.[0].Healthcheck | {Test, Interval, Timeout}' "$work/$1.json")
+    expect "Healthcheck" \
+        '{"Test":["CMD","/usr/local/bin/moscow-time","healthcheck"],"Interval":30000000000,"Timeout":3000000000}' "$hc"
+}
+
+labels_match_checkout() {
+    local l='.[0].Config.Labels["org.opencontainers.image.'
+    expect version "$version" "$(jq -r "${l}version\"]" "$work/$1.json")" &&
+        expect revision "$revision" "$(jq -r "${l}revision\"]" "$work/$1.json")" &&
+        expect created "$created" "$(jq -r "${l}created\"]" "$work/$1.json")"
+}
+
+# The entries the runtime stage adds on top of the base, one per line.
+added_entries() {
+    layers "$work/$1" | tail -n "${added_layers[$1]}" |
+        while read -r layer; do tar -tf "$layer"; done | sort -u
+}
+only_expected_files() {
+    local want got
+    case $1 in
+    alpine) want=$'etc/group\netc/passwd\netc/shadow\nusr/local/bin/moscow-time' ;;
+    *) want=usr/local/bin/moscow-time ;;
+    esac
+    got=$(added_entries "$1" | grep -v '/$')
+    diff <(echo "$want") <(echo "$got") || { echo "(- expected, + found in the added layers)"; return 1; }
+    if [[ $1 == scratch ]]; then
+        # The whole image: the binary and its three parent directories.
+        got=$(layers "$work/$1" | while read -r layer; do tar -tf "$layer"; done | sort -u)
+        diff <(printf '%s\n' usr/ usr/local/ usr/local/bin/ "$binary_path") <(echo "$got")
+    fi
+}
+
+binary_root_owned() {
+    local line
+    line=$(layers "$work/$1" | tail -n 1 | xargs tar --numeric-owner -tvf | grep " $binary_path\$")
+    [[ $line == "-rwxr-xr-x 0/0 "* ]] || { echo "expected -rwxr-xr-x 0/0, got: $line"; return 1; }
+}
+
+binary_static() {
+    extract_binary "$work/$1" "$work/$1.bin" || { echo "binary not found"; return 1; }
+    file "$work/$1.bin" | tee /dev/stderr | grep -Eq 'statically linked|static-pie linked'
+}
+
+size_budget() {
+    local added=0 layer bin over
+    for layer in $(layers "$work/$1" | tail -n "${added_layers[$1]}"); do
+        added=$((added + $(stat -c %s "$layer")))
+    done
+    bin=$(stat -c %s "$work/$1.bin")
+    over=$((added - bin))
+    info "$1: added layers $added B = binary $bin B + $over B"
+    ((over <= 16384)) || { echo "$over B over the binary, budget 16384 B"; return 1; }
+}
+
+dive_ci() {
+    dive --ci --ci-config tests/images/dive-ci.yaml --source docker-archive "$work/$1.tar" |
+        tee "$work/$1.dive" | grep -E 'efficiency|wasted|FAIL|PASS'
+    local rc=${PIPESTATUS[0]}
+    info "$1: dive $(grep -m1 'efficiency:' "$work/$1.dive" | tr -s ' ')"
+    return "$rc"
+}
+
+# ---------------------------------------------------------------- runtime checks
+
+# start VARIANT NAME [podman run options...]: runs the image detached on a free
+# loopback port and waits until /healthz answers; sets $addr.
+start() {
+    local variant=$1 name=$2 i
+    shift 2
+    containers+=("$name")
+    podman run -d --pull=never --name "$name" -p 127.0.0.1::8080 "$@" "$repo:$variant" \
+        >"$work/$name.run" 2>&1 || { cat "$work/$name.run"; return 1; }
+    addr=$(podman port "$name" 8080) || return 1
+    for i in $(seq 50); do
+        curl -fsS -o /dev/null --max-time 1 "http://$addr/healthz" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "no answer on $addr/healthz within 5 s"
+    podman logs "$name"
+    return 1
+}
+
+serves_page_and_api() {
+    local page api
+    page=$(curl -fsS --max-time 2 -D "$work/headers" "http://$addr/") || return 1
+    grep -qi '^content-type: text/html' "$work/headers" || { cat "$work/headers"; return 1; }
+    grep -q '<title>Moscow time</title>' <<<"$page" || { echo "unexpected page: $page"; return 1; }
+    api=$(curl -fsS --max-time 2 "http://$addr/api/time") || return 1
+    jq -e '.timezone == "Europe/Moscow" and (.unix_ms | type) == "number"' <<<"$api" >/dev/null ||
+        { echo "unexpected /api/time: $api"; return 1; }
+}
+
+# process_is NAME UID: the container's process runs as UID:UID with no
+# capabilities and no_new_privs, on a read-only root file system.
+process_is() {
+    local pid status
+    pid=$(podman inspect --format '{{.State.Pid}}' "$1") || return 1
+    status=$(cat "/proc/$pid/status") || return 1
+    expect Uid "$2 $2 $2 $2" "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' <<<"$status")" &&
+        expect Gid "$2 $2 $2 $2" "$(awk '/^Gid:/ { print $2, $3, $4, $5 }' <<<"$status")" &&
+        expect CapEff 0000000000000000 "$(awk '/^CapEff:/ { print $2 }' <<<"$status")" &&
+        expect CapPrm 0000000000000000 "$(awk '/^CapPrm:/ { print $2 }' <<<"$status")" &&
+        expect NoNewPrivs 1 "$(awk '/^NoNewPrivs:/ { print $2 }' <<<"$status")" &&
+        expect ReadonlyRootfs true "$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$1")"
+}
+
+healthcheck_run() {
+    podman healthcheck run "$1" || return 1
+    expect "health status" healthy "$(podman inspect --format '{{.State.Health.Status}}' "$1")"
+}
+
+stops_fast() {
+    local t0 ms code
+    t0=$(now_ms)
+    podman stop -t 10 "$1" >/dev/null 2>"$work/stop.err" || { cat "$work/stop.err"; return 1; }
+    ms=$(($(now_ms) - t0))
+    code=$(podman inspect --format '{{.State.ExitCode}}' "$1")
+    echo "stopped in $ms ms, exit code $code"
+    info "$1: podman stop took $ms ms"
+    ((ms < 2000)) && [[ $code == 0 ]]
+}
+
+hardening=(--read-only --read-only-tmpfs=false --cap-drop=all --security-opt=no-new-privileges)
+
+for v in "${variants[@]}"; do
+    img=$repo:$v
+    if ! podman image exists "$img"; then
+        fail "$v: image $img exists (build it with \`just images\`)"
+        continue
+    fi
+    podman image inspect "$img" >"$work/$v.json"
+    if ! unpack "$img" "$work/$v" >"$work/check.out" 2>&1; then
+        fail "$v: podman save" "$(cat "$work/check.out")"
+        continue
+    fi
+
+    check "$v: structure test (entrypoint, port 8080, labels, files present and absent)" structure_test "$v"
+    check "$v: USER is 65532:65532 (numeric, not root)" config_user "$v"
+    check "$v: HEALTHCHECK runs \`moscow-time healthcheck\`" healthcheck_config "$v"
+    check "$v: labels version/revision/created match the checkout" labels_match_checkout "$v"
+    check "$v: the runtime stage adds only the expected files" only_expected_files "$v"
+    check "$v: the binary is root-owned 0755" binary_root_owned "$v"
+    check "$v: the binary is statically linked" binary_static "$v"
+    if [[ -s $work/$v.bin ]]; then
+        check "$v: added layers are at most the binary + 16 KiB" size_budget "$v"
+    fi
+    check "$v: dive efficiency >= 99%" dive_ci "$v"
+
+    name=mt-test-$v-$$
+    if check "$v: starts read-only, cap-drop=all, no-new-privileges" start "$v" "$name" "${hardening[@]}"; then
+        check "$v: serves / and /api/time on a published loopback port" serves_page_and_api
+        check "$v: process is uid/gid 65532, no capabilities, no_new_privs, read-only root" process_is "$name" 65532
+        check "$v: podman healthcheck run passes" healthcheck_run "$name"
+        check "$v: podman stop exits 0 within 2 s" stops_fast "$name"
+    fi
+    name=mt-test-$v-user-$$
+    if check "$v: starts as --user 123456:123456" start "$v" "$name" --user 123456:123456 "${hardening[@]}"; then
+        check "$v: serves /api/time as uid 123456" serves_page_and_api
+        check "$v: process is uid/gid 123456" process_is "$name" 123456
+        check "$v: podman healthcheck run passes as uid 123456" healthcheck_run "$name"
+        check "$v: podman stop exits 0 within 2 s as uid 123456" stops_fast "$name"
+    fi
+done
+
+# ---------------------------------------------------------------- layer cache
+
+# A change to src/ only, in a copy of the build context (the checkout is not
+# touched): the dependency layer must come from the cache, cargo must compile
+# only moscow-time, and the other variants must reuse the whole build stage.
+step_cached() { # LOG PATTERN: the STEP matching PATTERN is followed by "Using cache"
+    awk -v pat="$2" 'found { print; exit } /^STEP / && index($0, pat) { found = 1 }' "$1" |
+        grep -q '^--> Using cache'
+}
+cache_src_change() {
+    local ctx=$work/context t0
+    mkdir -p "$ctx"
+    cp -a Cargo.toml Cargo.lock src Containerfile.* .containerignore "$ctx/"
+    echo "// cache probe $(date +%s%N)" >>"$ctx/src/main.rs"
+    probe_images+=(localhost/moscow-time-cache-probe:scratch)
+    t0=$(now_ms)
+    TAG=localhost/moscow-time-cache-probe:scratch CONTEXT=$ctx \
+        tests/images/build.sh scratch >"$work/cache.log" 2>&1 || { cat "$work/cache.log"; return 1; }
+    info "rebuild of scratch after a src/ change: $(($(now_ms) - t0)) ms"
+    step_cached "$work/cache.log" "cargo clean --release" ||
+        { echo "the dependency build step was not cached"; grep -A1 '^STEP' "$work/cache.log"; return 1; }
+    if grep -E '^ *Compiling ' "$work/cache.log" | grep -v 'Compiling moscow-time '; then
+        echo "cargo compiled dependencies again"
+        return 1
+    fi
+    grep -q '^ *Compiling moscow-time ' "$work/cache.log" || { echo "moscow-time was not recompiled"; return 1; }
+}
+cache_shared_stage() {
+    local v
+    for v in alpine distroless; do
+        probe_images+=("localhost/moscow-time-cache-probe:$v")
+        TAG=localhost/moscow-time-cache-probe:$v CONTEXT=$work/context \
+            tests/images/build.sh "$v" >"$work/cache-$v.log" 2>&1 || { cat "$work/cache-$v.log"; return 1; }
+        step_cached "$work/cache-$v.log" "install -D -m 0755" ||
+            { echo "$v rebuilt the build stage"; grep -A1 '^STEP' "$work/cache-$v.log"; return 1; }
+    done
+}
+
+# ---------------------------------------------------------------- reproducibility
+
+# Two --no-cache builds of one commit: the binary and every layer are
+# bit-identical. The image ID is not: buildah writes a fresh container ID into
+# the docker-format config (see the INFO lines).
+reproducible() {
+    local v=$1 t0 i
+    for i in 1 2; do
+        probe_images+=("localhost/moscow-time-repro-$i:$v")
+        t0=$(now_ms)
+        TAG=localhost/moscow-time-repro-$i:$v tests/images/build.sh "$v" --no-cache \
+            >"$work/repro-$i.log" 2>&1 || { cat "$work/repro-$i.log"; return 1; }
+        info "clean (--no-cache) build $i of $v: $(($(now_ms) - t0)) ms"
+        unpack "localhost/moscow-time-repro-$i:$v" "$work/repro-$i" || return 1
+        extract_binary "$work/repro-$i" "$work/repro-$i.bin" || return 1
+        podman image inspect "localhost/moscow-time-repro-$i:$v" >"$work/repro-$i.json"
+    done
+    local sums layers1 layers2 shipped
+    sums=$(sha256sum "$work"/repro-[12].bin | awk '{ print $1 }' | sort -u)
+    info "$v binary sha256: $sums"
+    [[ $(wc -l <<<"$sums") == 1 ]] || { echo "the binaries differ: $sums"; return 1; }
+    layers1=$(jq -c '.[0].RootFS.Layers' "$work/repro-1.json")
+    layers2=$(jq -c '.[0].RootFS.Layers' "$work/repro-2.json")
+    expect "layer digests" "$layers1" "$layers2" || return 1
+    shipped=$(podman image inspect --format '{{.RootFS.Layers}}' "$repo:$v" | tr -d '[]')
+    expect "layers of $repo:$v (cached build)" "$(jq -r '.[0].RootFS.Layers | join(" ")' "$work/repro-1.json")" "$shipped" || return 1
+    # What is not identical, for the record.
+    info "$v image IDs: $(jq -r '.[0].Id[:12]' "$work/repro-1.json") vs $(jq -r '.[0].Id[:12]' "$work/repro-2.json")"
+    local c1 c2
+    c1=$(jq -r '.[0].Config' "$work/repro-1/manifest.json")
+    c2=$(jq -r '.[0].Config' "$work/repro-2/manifest.json")
+    diff <(jq -S . "$work/repro-1/$c1") <(jq -S . "$work/repro-2/$c2") | grep '^[<>]' | sed 's/^/INFO config differs: /'
+    return 0
+}
+
+if [[ $slow == 1 ]]; then
+    check "cache: after a src/ change the dependency layer is reused and only moscow-time recompiles" cache_src_change
+    check "cache: alpine and distroless reuse the shared build stage" cache_shared_stage
+    for v in "${repro_variants[@]}"; do
+        check "$v: two --no-cache builds give a bit-identical binary and identical layers" reproducible "$v"
+    done
+else
+    info "SLOW=0: layer-cache and reproducibility builds skipped"
+fi
+
+echo "$passed passed, $failed failed"
+((failed == 0))
