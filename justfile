@@ -15,13 +15,22 @@ export PATH := tools + ":" + env("PATH")
 default:
     @just --list --unsorted
 
-# build the fully static release binary
+# build the fully static release binary and prove it is static
 [group('build')]
 build:
+    #!/usr/bin/env bash
+    set -euo pipefail
     # RUSTFLAGS with an explicit --target reach only target crates, so
     # proc-macros still build as shared objects.
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target {{ target }}
-    @file {{ release }}/{{ bin }} | grep -q 'static' || { echo "error: {{ release }}/{{ bin }} is not static" >&2; exit 1; }
+    binary={{ release }}/{{ bin }}
+    if readelf -d "$binary" | grep -q NEEDED; then
+        echo "error: $binary needs shared libraries:" >&2
+        readelf -d "$binary" | grep NEEDED >&2
+        exit 1
+    fi
+    file "$binary" | grep -q 'static' || { echo "error: $binary is not statically linked" >&2; exit 1; }
+    echo "$binary: static, $(stat -c %s "$binary") bytes"
 
 # build one image: alpine, distroless or scratch
 [group('build')]
@@ -46,7 +55,7 @@ lint: _tools
 
 # every test: lint, unit and integration tests, then the images
 [group('check')]
-test: lint test-rust test-images
+test: lint test-rust build test-images
 
 # unit and integration tests of the server
 [group('check')]
