@@ -41,10 +41,11 @@ image VARIANT: _podman
 [group('build')]
 images: (image "alpine") (image "distroless") (image "scratch")
 
-# run one image in the foreground on port 8080
+# run one image in the foreground on 127.0.0.1:8080, hardened as in production
 [group('run')]
 run VARIANT="scratch": _podman
-    podman run --rm -it --pull=never -p 8080:8080 localhost/{{ bin }}:{{ VARIANT }}
+    podman run --rm -it --pull=never --read-only --read-only-tmpfs=false --cap-drop=all \
+        --security-opt=no-new-privileges -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
 # rustfmt, clippy and hadolint, warnings denied
 [group('check')]
