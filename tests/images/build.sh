@@ -32,9 +32,15 @@ args=(
     --layers
     --timestamp "$epoch"
     --identity-label=false
-    --build-arg "VERSION=$version"
-    --build-arg "REVISION=$revision"
-    --build-arg "CREATED=$created"
+)
+# The Containerfiles label from these ARGs, but buildah 1.28 keys its layer
+# cache on the unexpanded LABEL line and reuses it after a new commit, keeping
+# the old values. --label appends a LABEL step with the literal values, which
+# does change the cache key; it also restamps the image with --timestamp.
+args+=(
+    --build-arg "VERSION=$version" --label "org.opencontainers.image.version=$version"
+    --build-arg "REVISION=$revision" --label "org.opencontainers.image.revision=$revision"
+    --build-arg "CREATED=$created" --label "org.opencontainers.image.created=$created"
 )
 for base in BUILDER_IMAGE ALPINE_IMAGE DISTROLESS_IMAGE; do
     if [[ -n ${!base:-} ]]; then

@@ -101,10 +101,14 @@ labels_match_checkout() {
         expect created "$created" "$(jq -r "${l}created\"]" "$work/$1.json")"
 }
 
-# The entries the runtime stage adds on top of the base, one per line.
-added_entries() {
+# The files the runtime stage adds on top of the base, one per line: no
+# directories, and not the empty /etc/hosts, /etc/hostname and /etc/resolv.conf
+# that buildah leaves in a RUN layer when the base lacks them (podman mounts
+# its own over them).
+added_files() {
     layers "$work/$1" | tail -n "${added_layers[$1]}" |
-        while read -r layer; do tar -tf "$layer"; done | sort -u
+        while read -r layer; do tar -tvf "$layer"; done |
+        awk '!/^d/ && !($3 == 0 && $6 ~ /^etc\/(hosts|hostname|resolv\.conf)$/) { print $6 }' | sort -u
 }
 only_expected_files() {
     local want got
@@ -112,7 +116,7 @@ only_expected_files() {
     alpine) want=$'etc/group\netc/passwd\netc/shadow\nusr/local/bin/moscow-time' ;;
     *) want=usr/local/bin/moscow-time ;;
     esac
-    got=$(added_entries "$1" | grep -v '/$')
+    got=$(added_files "$1")
     diff <(echo "$want") <(echo "$got") || { echo "(- expected, + found in the added layers)"; return 1; }
     if [[ $1 == scratch ]]; then
         # The whole image: the binary and its three parent directories.
@@ -259,7 +263,7 @@ done
 # touched): the dependency layer must come from the cache, cargo must compile
 # only moscow-time, and the other variants must reuse the whole build stage.
 step_cached() { # LOG PATTERN: the STEP matching PATTERN is followed by "Using cache"
-    awk -v pat="$2" 'found { print; exit } /^STEP / && index($0, pat) { found = 1 }' "$1" |
+    awk -v pat="$2" 'found { print; exit } /STEP [0-9]+\/[0-9]+: / && index($0, pat) { found = 1 }' "$1" |
         grep -q '^--> Using cache'
 }
 cache_src_change() {
@@ -273,7 +277,7 @@ cache_src_change() {
         tests/images/build.sh scratch >"$work/cache.log" 2>&1 || { cat "$work/cache.log"; return 1; }
     info "rebuild of scratch after a src/ change: $(($(now_ms) - t0)) ms"
     step_cached "$work/cache.log" "cargo clean --release" ||
-        { echo "the dependency build step was not cached"; grep -A1 '^STEP' "$work/cache.log"; return 1; }
+        { echo "the dependency build step was not cached"; grep -A1 'STEP [0-9]' "$work/cache.log"; return 1; }
     if grep -E '^ *Compiling ' "$work/cache.log" | grep -v 'Compiling moscow-time '; then
         echo "cargo compiled dependencies again"
         return 1
@@ -287,7 +291,7 @@ cache_shared_stage() {
         TAG=localhost/moscow-time-cache-probe:$v CONTEXT=$work/context \
             tests/images/build.sh "$v" >"$work/cache-$v.log" 2>&1 || { cat "$work/cache-$v.log"; return 1; }
         step_cached "$work/cache-$v.log" "install -D -m 0755" ||
-            { echo "$v rebuilt the build stage"; grep -A1 '^STEP' "$work/cache-$v.log"; return 1; }
+            { echo "$v rebuilt the build stage"; grep -A1 'STEP [0-9]' "$work/cache-$v.log"; return 1; }
     done
 }
 
@@ -315,8 +319,14 @@ reproducible() {
     layers1=$(jq -c '.[0].RootFS.Layers' "$work/repro-1.json")
     layers2=$(jq -c '.[0].RootFS.Layers' "$work/repro-2.json")
     expect "layer digests" "$layers1" "$layers2" || return 1
-    shipped=$(podman image inspect --format '{{.RootFS.Layers}}' "$repo:$v" | tr -d '[]')
-    expect "layers of $repo:$v (cached build)" "$(jq -r '.[0].RootFS.Layers | join(" ")' "$work/repro-1.json")" "$shipped" || return 1
+    # The shipped image too, if it was built from this commit (layer file
+    # times are the commit time, so another commit gives other layers).
+    if [[ $(jq -r '.[0].Config.Labels["org.opencontainers.image.revision"]' "$work/$v.json" 2>/dev/null) == "$revision" ]]; then
+        shipped=$(jq -c '.[0].RootFS.Layers' "$work/$v.json")
+        expect "layers of $repo:$v (cached build)" "$layers1" "$shipped" || return 1
+    else
+        info "$repo:$v is from another commit: its layers are not compared"
+    fi
     # What is not identical, for the record.
     info "$v image IDs: $(jq -r '.[0].Id[:12]' "$work/repro-1.json") vs $(jq -r '.[0].Id[:12]' "$work/repro-2.json")"
     local c1 c2
