@@ -14,14 +14,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-need() { command -v "$1" >/dev/null 2>&1 || missing+=("$1 (apt-get install -y $2)"); }
-need wrk wrk
-need curl curl
-need taskset util-linux
-need python3 python3
-need cargo "rustup: https://rustup.rs"
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$1: $2"); }
+need wrk "apt-get install -y wrk"
+need curl "apt-get install -y curl"
+need taskset "apt-get install -y util-linux"
+need python3 "apt-get install -y python3"
+need cargo "install Rust with rustup"
+# Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
-[[ -x "$nginx_bin" ]] || missing+=("nginx (apt-get install -y nginx-light)")
+[[ -x "$nginx_bin" ]] || missing+=("nginx: apt-get install -y nginx-light")
 if ((${#missing[@]})); then
     printf 'error: bench needs these tools:\n' >&2
     printf '  %s\n' "${missing[@]}" >&2
