@@ -259,11 +259,30 @@ def run_once(t: Target, tmp: Path, args: argparse.Namespace, first: bool) -> dic
     return m
 
 
+QUIET_WAIT_LEFT = [0.0]  # seconds of --quiet-wait budget left, set in main
+
+
+def wait_for_quiet(args: argparse.Namespace, most: float = 15.0) -> None:
+    """Waits (within --quiet-wait in total, 15 s at a time) until other jobs use
+    less than --max-noise % of a core on the two cores for half a second."""
+    deadline = time.monotonic() + min(most, QUIET_WAIT_LEFT[0])
+    started = time.monotonic()
+    while True:
+        before = core_times()
+        time.sleep(0.5)
+        busy = busy_seconds(before, core_times(), {LOAD_CORE, SERVER_CORE}) / 0.5
+        if 100 * busy <= args.max_noise or time.monotonic() >= deadline:
+            break
+    QUIET_WAIT_LEFT[0] = max(0.0, QUIET_WAIT_LEFT[0] - (time.monotonic() - started - 0.5))
+
+
 def measure(t: Target, tmp: Path, args: argparse.Namespace, first: bool) -> dict:
-    """run_once, repeated (up to --retries times) while other jobs took more than
-    --max-noise % of a core during the load: this machine is shared."""
+    """run_once in a quiet moment, repeated (up to --retries times) while other
+    jobs took more than --max-noise % of a core during the load: this machine
+    is shared."""
     best: dict | None = None
     for attempt in range(args.retries + 1):
+        wait_for_quiet(args)
         m = run_once(t, tmp, args, first)
         if best is None or m["foreign_pct"] < best["foreign_pct"]:
             best = m
@@ -272,7 +291,6 @@ def measure(t: Target, tmp: Path, args: argparse.Namespace, first: bool) -> dict
         if attempt < args.retries:
             print(f"  ({t.name}: other jobs took {m['foreign_pct']:.0f}% of a core; "
                   f"running again)", file=sys.stderr)
-            time.sleep(1)  # let a burst pass
     best["attempts"] = attempt + 1  # the least noisy attempt is kept
     return best
 
@@ -426,7 +444,9 @@ def cleanup() -> None:
 def add_noise_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--max-noise", type=float, default=10,
                     help="%% of a core other jobs may take during a run before it is redone")
-    ap.add_argument("--retries", type=int, default=2, help="redos of a noisy run, at most")
+    ap.add_argument("--retries", type=int, default=1, help="redos of a noisy run, at most")
+    ap.add_argument("--quiet-wait", type=float, default=90,
+                    help="seconds to wait in all, at most, for other jobs to go quiet before runs")
 
 
 def main() -> None:
@@ -452,6 +472,7 @@ def main() -> None:
     # Turn SIGTERM/SIGHUP into an exception so the finally below cleans up.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+    QUIET_WAIT_LEFT[0] = args.quiet_wait
     tmp = Path(tempfile.mkdtemp(prefix="moscow-time-bench."))
     tmp.chmod(0o755)  # nginx's worker reads www/ below it
     try:
@@ -520,7 +541,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
     redone = sum(r["attempts"] - 1 for rs in results.values() for r in rs)
     print(f"- noise: during the median run, other work took {foreign:.0f}% of a core on the two "
           f"cores used (other jobs on this shared machine, unattributed softirq); {redone} "
-          f"run(s) were redone because others took over {args.max_noise:g}%.")
+          f"run(s) were redone because others took over {args.max_noise:g}%, and "
+          f"{args.quiet_wait - QUIET_WAIT_LEFT[0]:.0f} s were spent waiting for quiet moments.")
     print(f"- requests/s per round: {per_round(results, 'rps', '{:,.0f}')}.")
     print(f"- {sh('rustc', '-V')}, {sh('wrk', '-v')}.")
     print()

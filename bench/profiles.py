@@ -88,6 +88,7 @@ def main() -> None:
 
     os.sched_setaffinity(0, {bench.LOAD_CORE})
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    bench.QUIET_WAIT_LEFT[0] = args.quiet_wait
     tmp = Path(tempfile.mkdtemp(prefix="moscow-time-profiles."))
     results: dict[tuple[str, str], list[dict]] = {}
     try:
