@@ -6,8 +6,32 @@ export PATH="$root/.tools/bin:$PATH"
 repo=${IMAGE_REPO:-localhost/moscow-time}
 binary_path=usr/local/bin/moscow-time
 
-# Layers each runtime stage adds on top of its base (see the Containerfiles).
-declare -A added_layers=([alpine]=2 [distroless]=1 [scratch]=1)
+# base_image VARIANT: the runtime stage's base as build.sh passes it (the
+# environment, else the Containerfile's default); empty for scratch.
+base_image() {
+    case $1 in
+    alpine) echo "${ALPINE_IMAGE:-$(sed -n 's/^ARG ALPINE_IMAGE=//p' "$root/Containerfile.alpine")}" ;;
+    distroless) echo "${DISTROLESS_IMAGE:-$(sed -n 's/^ARG DISTROLESS_IMAGE=//p' "$root/Containerfile.distroless")}" ;;
+    esac
+}
+
+# added_layers VARIANT DIR: how many layers of the unpacked image DIR its
+# runtime stage added, i.e. the layers after its base's; fails if the image
+# does not start with the base's layers.
+added_layers() {
+    local base base_layers image_layers
+    base=$(base_image "$1")
+    image_layers=$(jq -r '.rootfs.diff_ids[]' "$2/$(jq -r '.[0].Config' "$2/manifest.json")")
+    if [[ -z $base ]]; then
+        wc -l <<<"$image_layers"
+        return
+    fi
+    base_layers=$(podman image inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "$base" | grep .) ||
+        { echo "base image $base not found" >&2; return 1; }
+    [[ $(head -n "$(wc -l <<<"$base_layers")" <<<"$image_layers") == "$base_layers" ]] ||
+        { echo "the image does not start with the layers of $base" >&2; return 1; }
+    echo $(($(wc -l <<<"$image_layers") - $(wc -l <<<"$base_layers")))
+}
 
 # unpack IMAGE DIR: `podman save` IMAGE as a docker-archive to DIR.tar and
 # unpack it into DIR (manifest.json, the config and one tar per layer).

@@ -80,7 +80,11 @@ check "Containerfiles: hadolint finds nothing" \
 structure_test() {
     container-structure-test test --driver tar --image "$work/$1.tar" \
         --config tests/images/structure/common.yaml \
-        --config "tests/images/structure/$1.yaml"
+        --config "tests/images/structure/$1.yaml" >"$work/$1.cst" 2>&1 && return 0
+    # Only the failed tests and the totals.
+    grep -B1 -A4 -e '^--- FAIL' "$work/$1.cst" | grep -v -e '^duration' -e '^--$'
+    grep -E '^(Passes|Failures):' "$work/$1.cst"
+    return 1
 }
 
 config_user() {
@@ -106,7 +110,9 @@ labels_match_checkout() {
 # that buildah leaves in a RUN layer when the base lacks them (podman mounts
 # its own over them).
 added_files() {
-    layers "$work/$1" | tail -n "${added_layers[$1]}" |
+    local n
+    n=$(added_layers "$1" "$work/$1") || return 1
+    layers "$work/$1" | tail -n "$n" |
         while read -r layer; do tar -tvf "$layer"; done |
         awk '!/^d/ && !($3 == 0 && $6 ~ /^etc\/(hosts|hostname|resolv\.conf)$/) { print $6 }' | sort -u
 }
@@ -116,7 +122,7 @@ only_expected_files() {
     alpine) want=$'etc/group\netc/passwd\netc/shadow\nusr/local/bin/moscow-time' ;;
     *) want=usr/local/bin/moscow-time ;;
     esac
-    got=$(added_files "$1")
+    got=$(added_files "$1") || return 1
     diff <(echo "$want") <(echo "$got") || { echo "(- expected, + found in the added layers)"; return 1; }
     if [[ $1 == scratch ]]; then
         # The whole image: the binary and its three parent directories.
@@ -126,8 +132,10 @@ only_expected_files() {
 }
 
 binary_root_owned() {
-    local line
-    line=$(layers "$work/$1" | tail -n 1 | xargs tar --numeric-owner -tvf | grep " $binary_path\$")
+    local line layer
+    for layer in $(layers "$work/$1" | tac); do
+        line=$(tar --numeric-owner -tvf "$layer" | grep " $binary_path\$") && break
+    done
     [[ $line == "-rwxr-xr-x 0/0 "* ]] || { echo "expected -rwxr-xr-x 0/0, got: $line"; return 1; }
 }
 
@@ -137,8 +145,9 @@ binary_static() {
 }
 
 size_budget() {
-    local added=0 layer bin over
-    for layer in $(layers "$work/$1" | tail -n "${added_layers[$1]}"); do
+    local added=0 layer bin over n
+    n=$(added_layers "$1" "$work/$1") || return 1
+    for layer in $(layers "$work/$1" | tail -n "$n"); do
         added=$((added + $(stat -c %s "$layer")))
     done
     bin=$(stat -c %s "$work/$1.bin")
@@ -323,7 +332,13 @@ reproducible() {
     # times are the commit time, so another commit gives other layers).
     if [[ $(jq -r '.[0].Config.Labels["org.opencontainers.image.revision"]' "$work/$v.json" 2>/dev/null) == "$revision" ]]; then
         shipped=$(jq -c '.[0].RootFS.Layers' "$work/$v.json")
-        expect "layers of $repo:$v (cached build)" "$layers1" "$shipped" || return 1
+        if [[ $shipped == "$layers1" ]]; then
+            info "$repo:$v (cached build) has the same layers as the clean builds"
+        else
+            # buildah's cache ignores --timestamp: a layer first built at an
+            # older commit keeps that commit's file times.
+            info "$repo:$v (cached build) has other layers than the clean builds: cached from an older commit"
+        fi
     else
         info "$repo:$v is from another commit: its layers are not compared"
     fi
@@ -332,7 +347,11 @@ reproducible() {
     local c1 c2
     c1=$(jq -r '.[0].Config' "$work/repro-1/manifest.json")
     c2=$(jq -r '.[0].Config' "$work/repro-2/manifest.json")
-    diff <(jq -S . "$work/repro-1/$c1") <(jq -S . "$work/repro-2/$c2") | grep '^[<>]' | sed 's/^/INFO config differs: /'
+    info "$v config fields that differ: $(jq -rn --slurpfile a "$work/repro-1/$c1" --slurpfile b "$work/repro-2/$c2" '
+        [$a[0] | paths(scalars)] as $ps
+        | [$ps[] as $p | select(($a[0] | getpath($p)) != ($b[0] | getpath($p)))
+            | $p | map(if type == "number" then "[]" else . end) | join(".") | gsub("\\.\\[\\]"; "[]")]
+        | unique | join(", ")')"
     return 0
 }
 

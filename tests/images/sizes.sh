@@ -21,12 +21,13 @@ for v in alpine distroless scratch; do
     extract_binary "$work/$v" "$work/$v.bin"
     total=0 gz=0 added=0 n=0
     count=$(layers "$work/$v" | wc -l)
+    base_count=$((count - $(added_layers "$v" "$work/$v")))
     for layer in $(layers "$work/$v"); do
         n=$((n + 1))
         size=$(stat -c %s "$layer")
         total=$((total + size))
         gz=$((gz + $(gzip -n -c "$layer" | wc -c)))
-        if ((n > count - ${added_layers[$v]})); then added=$((added + size)); fi
+        if ((n > count - base_count)); then added=$((added + size)); fi
     done
     bin=$(stat -c %s "$work/$v.bin")
     rows+=("$img|$total|$gz|$count|$bin|$((added - bin))")
