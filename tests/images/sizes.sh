@@ -27,7 +27,7 @@ for v in alpine distroless scratch; do
         size=$(stat -c %s "$layer")
         total=$((total + size))
         gz=$((gz + $(gzip -n -c "$layer" | wc -c)))
-        if ((n > count - base_count)); then added=$((added + size)); fi
+        if ((n > base_count)); then added=$((added + size)); fi
     done
     bin=$(stat -c %s "$work/$v.bin")
     rows+=("$img|$total|$gz|$count|$bin|$((added - bin))")
