@@ -1,6 +1,6 @@
 //! Moscow wall-clock time: pure functions from an instant to the page and the JSON.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 // Moscow has used UTC+3 all year since 2014-10-26 (no DST). A fixed offset is
@@ -67,11 +67,18 @@ impl MoscowTime {
 
     /// RFC 3339 with milliseconds and the Moscow offset: `2026-11-26T19:04:09.123+03:00`.
     pub fn rfc3339(&self) -> String {
-        format!(
-            "{}T{}.{:03}{UTC_OFFSET}",
-            self.date(),
-            self.time(),
-            self.millis
+        self.to_string()
+    }
+}
+
+/// Formats as RFC 3339 with milliseconds, straight into the output buffer
+/// (`/api/time` is the hot path: no intermediate strings).
+impl fmt::Display for MoscowTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{UTC_OFFSET}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
         )
     }
 }
@@ -80,8 +87,7 @@ impl MoscowTime {
 pub fn time_json(now: SystemTime) -> String {
     let t = MoscowTime::at(now);
     format!(
-        r#"{{"timezone":"{TIMEZONE}","utc_offset":"{UTC_OFFSET}","datetime":"{}","unix_ms":{}}}"#,
-        t.rfc3339(),
+        r#"{{"timezone":"{TIMEZONE}","utc_offset":"{UTC_OFFSET}","datetime":"{t}","unix_ms":{}}}"#,
         t.unix_ms
     )
 }
@@ -117,7 +123,7 @@ pub fn render_page(now: SystemTime) -> String {
          <p class=\"time\"><time datetime=\"{datetime}\">{time}</time></p>\n\
          <p class=\"date\">{date} &middot; UTC{UTC_OFFSET}</p>\n\
          </main>\n</body>\n</html>\n",
-        datetime = t.rfc3339(),
+        datetime = t,
         time = t.time(),
         date = t.date(),
     );

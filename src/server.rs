@@ -16,7 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::log;
+use crate::log::{self, AccessLog};
 use crate::metrics::Metrics;
 use crate::routes::{self, Body, Route};
 
@@ -31,6 +31,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct State {
     /// Request counters for `/metrics`.
     pub metrics: Metrics,
+    /// One line per request, on stdout.
+    pub access_log: AccessLog,
     ready: AtomicBool,
 }
 
@@ -39,6 +41,7 @@ impl State {
     pub fn new() -> Self {
         Self {
             metrics: Metrics::new(),
+            access_log: AccessLog::default(),
             ready: AtomicBool::new(true),
         }
     }
@@ -72,6 +75,10 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
         .max_buf_size(MAX_HEAD_BYTES);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let log_flusher = tokio::spawn({
+        let state = Arc::clone(&state);
+        async move { state.access_log.flush_periodically().await }
+    });
 
     loop {
         let stream = tokio::select! {
@@ -114,6 +121,8 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
             config.shutdown_grace.as_millis()
         ));
     }
+    log_flusher.abort();
+    state.access_log.flush();
 }
 
 /// Answers one request, then counts and logs it.
@@ -125,7 +134,9 @@ fn handle(req: &Request<Incoming>, state: &State) -> Ready<Result<Response<Body>
     state
         .metrics
         .record(req.method(), route, response.status(), elapsed);
-    log::access(req.method(), req.uri().path(), response.status(), elapsed);
+    state
+        .access_log
+        .record(req.method(), req.uri().path(), response.status(), elapsed);
     ready(Ok(response))
 }
 
