@@ -5,12 +5,14 @@
 #
 # Labels come from the checkout: version from Cargo.toml, revision from HEAD,
 # created from HEAD's commit time, which also stamps every file and the image
-# (--timestamp) so two builds of one commit give the same layers. A dirty tree
-# is labelled with HEAD as it is: build from a clean commit for a release.
+# (--timestamp) so two clean builds of one commit give the same layers. The
+# layer cache ignores --timestamp: a layer reused from an older commit keeps
+# that commit's file times, so build a release with `--no-cache` from a clean
+# commit (a dirty tree is labelled with HEAD all the same).
 # BUILDER_IMAGE, ALPINE_IMAGE and DISTROLESS_IMAGE, when set, replace the
-# default base images; all three are passed to every variant so the shared
-# build stage has one cache key. CONTEXT (default: the repository) and TAG
-# (default: localhost/moscow-time:VARIANT) are for the tests.
+# default base images (each variant gets only the ones it uses; the shared
+# build stage is cached across variants either way). CONTEXT (default: the
+# repository) and TAG (default: localhost/moscow-time:VARIANT) are for tests.
 set -euo pipefail
 
 variant=${1:?usage: $0 alpine|distroless|scratch [podman build options...]}
@@ -42,7 +44,12 @@ args+=(
     --build-arg "REVISION=$revision" --label "org.opencontainers.image.revision=$revision"
     --build-arg "CREATED=$created" --label "org.opencontainers.image.created=$created"
 )
-for base in BUILDER_IMAGE ALPINE_IMAGE DISTROLESS_IMAGE; do
+case $variant in
+alpine) bases=(BUILDER_IMAGE ALPINE_IMAGE) ;;
+distroless) bases=(BUILDER_IMAGE DISTROLESS_IMAGE) ;;
+scratch) bases=(BUILDER_IMAGE) ;;
+esac
+for base in "${bases[@]}"; do
     if [[ -n ${!base:-} ]]; then
         args+=(--build-arg "$base=${!base}")
     fi
