@@ -78,6 +78,28 @@ same_build_stage() {
         diff <(echo "$a") <(echo "$(build_stage Containerfile.distroless)")
 }
 check "Containerfiles: the build stage is byte-identical in all three" same_build_stage
+pinned_bases() {
+    local file ref name bad=0
+    local pinned='^[a-z0-9-]+(\.[a-z0-9-]+)+/[a-z0-9._/-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$'
+    for file in Containerfile.alpine Containerfile.distroless Containerfile.scratch; do
+        # Every FROM is scratch, the build stage, or a base ARG ...
+        while read -r ref; do
+            case $ref in
+            scratch | build) ;;
+            '${'*'}')
+                name=${ref#'${'}
+                name=${name%'}'}
+                # ... whose default is a fully qualified name:tag@sha256:digest.
+                ref=$(sed -n "s/^ARG $name=//p" "$file")
+                [[ $ref =~ $pinned ]] || { echo "$file: $name='$ref' is not registry/name:tag@sha256:digest"; bad=1; }
+                ;;
+            *) echo "$file: FROM $ref is not a base ARG, scratch or the build stage"; bad=1 ;;
+            esac
+        done < <(awk '$1 == "FROM" { print $2 }' "$file")
+    done
+    return $bad
+}
+check "Containerfiles: every base is fully qualified and pinned by tag and digest" pinned_bases
 check "Containerfiles: .dockerignore is the same allow-list as .containerignore" \
     cmp .containerignore .dockerignore
 check "Containerfiles: hadolint finds nothing" \
