@@ -100,6 +100,12 @@ pinned_bases() {
     return $bad
 }
 check "Containerfiles: every base is fully qualified and pinned by tag and digest" pinned_bases
+allow_list() {
+    # Ignore everything, then allow back exactly what the build compiles.
+    expect ".containerignore rules" $'**\n!Cargo.toml\n!Cargo.lock\n!src/' \
+        "$(grep -v -e '^#' -e '^[[:space:]]*$' .containerignore)"
+}
+check "Containerfiles: .containerignore allows only Cargo.toml, Cargo.lock and src/" allow_list
 check "Containerfiles: .dockerignore is the same allow-list as .containerignore" \
     cmp .containerignore .dockerignore
 check "Containerfiles: hadolint finds nothing" \
