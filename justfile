@@ -47,12 +47,15 @@ run VARIANT="scratch": _podman
     podman run --rm -it --pull=never --read-only --read-only-tmpfs=false --cap-drop=all \
         --security-opt=no-new-privileges -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
-# rustfmt, clippy and hadolint, warnings denied
+# rustfmt, clippy, hadolint and shellcheck, warnings denied; runtime deps are the four
 [group('check')]
 lint: _tools
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
+    shellcheck --external-sources tests/*.sh tests/images/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
+        .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
+    @tests/runtime-deps.sh
 
 # every test: lint, unit and integration tests, then the images
 [group('check')]

@@ -30,7 +30,7 @@ epoch=$(git -C "$root" log -1 --format=%ct)
 
 args=(
     --format docker # podman drops HEALTHCHECK from OCI images
-    --pull=never
+    --pull=missing # pulls a pinned base the first time; local stand-ins never
     --layers
     --timestamp "$epoch"
     --identity-label=false

@@ -1,8 +1,9 @@
-# Shared by run.sh and sizes.sh: unpack an image the way a registry sees it.
+# Shared by run.sh, sizes.sh and bench/images.sh: unpack an image the way a registry sees it.
 # shellcheck shell=bash
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export PATH="$root/.tools/bin:$PATH"
+# shellcheck disable=SC2034 # used by the scripts that source this file
 repo=${IMAGE_REPO:-localhost/moscow-time}
 binary_path=usr/local/bin/moscow-time
 
@@ -56,6 +57,18 @@ extract_binary() {
         fi
     done
     return 1
+}
+
+# remove_new_layers BUILD_LOG...: removes the layers the logged `podman build`
+# runs made (not those they took from the cache), newest first. Layers a
+# tagged image still uses stay.
+remove_new_layers() {
+    local layer
+    for layer in $(cat "$@" 2>/dev/null |
+        awk '/^--> Using cache/ { cached = 1; next } /^--> [0-9a-f]+$/ { if (!cached) print $2; cached = 0 }' | tac); do
+        podman rmi "$layer" >/dev/null 2>&1
+    done
+    return 0
 }
 
 # mib BYTES: bytes as MiB with one decimal.

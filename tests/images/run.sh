@@ -30,12 +30,8 @@ cleanup() {
     local c
     for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
     for c in "${probe_images[@]}"; do podman rmi -f "$c" >/dev/null 2>&1; done
-    # The layers only the probe builds made (not those they took from the
-    # cache), newest first: a --no-cache build leaves hundreds of MB.
-    for c in $(cat "$work"/cache*.log "$work"/repro-*.log 2>/dev/null |
-        awk '/^--> Using cache/ { cached = 1; next } /^--> [0-9a-f]+$/ { if (!cached) print $2; cached = 0 }' | tac); do
-        podman rmi "$c" >/dev/null 2>&1
-    done
+    # A --no-cache build leaves hundreds of MB.
+    remove_new_layers "$work"/cache*.log "$work"/repro-*.log
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,7 +41,7 @@ failed=0
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() {
     echo "FAIL $1"
-    [[ -n ${2:-} ]] && sed 's/^/    /' <<<"$2" | tail -n 40
+    [[ -n ${2:-} ]] && tail -n 40 <<<"    ${2//$'\n'/$'\n    '}"
     failed=$((failed + 1))
 }
 # INFO lines go to fd 3, the real stdout, even from inside a check.
@@ -74,16 +70,22 @@ same_build_stage() {
     local a
     a=$(build_stage Containerfile.scratch)
     [[ $a == *"FROM \${BUILDER_IMAGE} AS build"* ]] || { echo "no build stage found in Containerfile.scratch"; return 1; }
+    # echo "$(...)" trims trailing blank lines the same way "$a" did.
+    # shellcheck disable=SC2005
     diff <(echo "$a") <(echo "$(build_stage Containerfile.alpine)") &&
         diff <(echo "$a") <(echo "$(build_stage Containerfile.distroless)")
 }
 check "Containerfiles: the build stage is byte-identical in all three" same_build_stage
+# The lab's WORKDIR practice; hadolint's DL3003 rejects a `cd` in RUN instead.
+check "Containerfiles: the build stage sets an absolute WORKDIR before its first COPY" \
+    awk '$1 == "WORKDIR" && $2 ~ /^\// { ok = 1 } $1 == "COPY" { exit !ok } END { exit !ok }' Containerfile.scratch
 pinned_bases() {
     local file ref name bad=0
     local pinned='^[a-z0-9-]+(\.[a-z0-9-]+)+/[a-z0-9._/-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$'
     for file in Containerfile.alpine Containerfile.distroless Containerfile.scratch; do
         # Every FROM is scratch, the build stage, or a base ARG ...
         while read -r ref; do
+            # shellcheck disable=SC2016 # a literal ${NAME}, not an expansion
             case $ref in
             scratch | build) ;;
             '${'*'}')
