@@ -76,10 +76,19 @@ test-images: _tools _podman images
 sizes: _tools images
     tests/images/sizes.sh
 
+# both benchmarks below
+[group('report')]
+bench: bench-server bench-images
+
 # requests/s, latency, memory and start/stop times against nginx and bare hyper
 [group('report')]
-bench: build
+bench-server: build
     bench/run.sh
+
+# image build times: cold one and three images, rebuild after a src/ change
+[group('report')]
+bench-images: _podman
+    bench/images.sh
 
 # remove build output and the project-local tools
 [group('build')]
