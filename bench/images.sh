@@ -18,7 +18,7 @@ cd "$root"
 
 rounds=${1:-2}
 work=$(mktemp -d)
-tags=()
+tags=(localhost/moscow-time-bench:{alpine,distroless,scratch})
 cleanup() {
     local tag
     for tag in "${tags[@]}"; do podman rmi -f "$tag" >/dev/null 2>&1; done
@@ -37,7 +37,6 @@ fresh_context() {
 # timed_build CONTEXT VARIANT LOG: builds, prints the milliseconds it took.
 timed_build() {
     local t0 tag=localhost/moscow-time-bench:$2
-    tags+=("$tag")
     t0=$(date +%s%3N)
     TAG=$tag CONTEXT=$1 tests/images/build.sh "$2" >>"$3" 2>&1 ||
         { echo "error: building $2 failed; see the log:" >&2; tail -n 30 "$3" >&2; exit 1; }

@@ -66,9 +66,8 @@ remove_new_layers() {
     local layer
     for layer in $(cat "$@" 2>/dev/null |
         awk '/^--> Using cache/ { cached = 1; next } /^--> [0-9a-f]+$/ { if (!cached) print $2; cached = 0 }' | tac); do
-        podman rmi "$layer" >/dev/null 2>&1
+        podman rmi "$layer" >/dev/null 2>&1 || true
     done
-    return 0
 }
 
 # mib BYTES: bytes as MiB with one decimal.
