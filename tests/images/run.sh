@@ -77,8 +77,12 @@ same_build_stage() {
 }
 check "Containerfiles: the build stage is byte-identical in all three" same_build_stage
 # The lab's WORKDIR practice; hadolint's DL3003 rejects a `cd` in RUN instead.
-check "Containerfiles: the build stage sets an absolute WORKDIR before its first COPY" \
-    awk '$1 == "WORKDIR" && $2 ~ /^\// { ok = 1 } $1 == "COPY" { exit !ok } END { exit !ok }' Containerfile.scratch
+workdir_first() {
+    build_stage Containerfile.scratch |
+        awk '$1 == "WORKDIR" && $2 ~ /^\// { ok = 1 } $1 == "COPY" { exit } END { exit !ok }' ||
+        { echo "no absolute WORKDIR before the first COPY of the build stage"; return 1; }
+}
+check "Containerfiles: the build stage sets an absolute WORKDIR before its first COPY" workdir_first
 pinned_bases() {
     local file ref name bad=0
     local pinned='^[a-z0-9-]+(\.[a-z0-9-]+)+/[a-z0-9._/-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$'
