@@ -59,7 +59,7 @@ lint: _tools
 
 # every test: lint, unit and integration tests, then the images
 [group('check')]
-test: lint test-rust build test-images
+test: lint test-rust build test-images test-mutants
 
 # unit and integration tests of the server
 [group('check')]
@@ -70,6 +70,11 @@ test-rust:
 [group('check')]
 test-images: _tools _podman images
     tests/images/run.sh
+
+# build deliberately broken images and prove the checks catch each one
+[group('check')]
+test-mutants: _tools _podman images
+    tests/images/mutants.sh
 
 # table and chart (media/sizes.svg) of the image sizes
 [group('report')]

@@ -12,7 +12,8 @@
 # BUILDER_IMAGE, ALPINE_IMAGE and DISTROLESS_IMAGE, when set, replace the
 # default base images (each variant gets only the ones it uses; the shared
 # build stage is cached across variants either way). CONTEXT (default: the
-# repository) and TAG (default: localhost/moscow-time:VARIANT) are for tests.
+# repository), CONTAINERFILE (default: Containerfile.VARIANT) and TAG
+# (default: localhost/moscow-time:VARIANT) are for tests.
 set -euo pipefail
 
 variant=${1:?usage: $0 alpine|distroless|scratch [podman build options...]}
@@ -57,6 +58,6 @@ done
 
 set -x
 podman build "${args[@]}" "$@" \
-    -f "$root/Containerfile.$variant" \
+    -f "${CONTAINERFILE:-$root/Containerfile.$variant}" \
     -t "${TAG:-localhost/moscow-time:$variant}" \
     "${CONTEXT:-$root}"
