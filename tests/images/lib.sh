@@ -1,4 +1,5 @@
-# Shared by run.sh, sizes.sh and bench/images.sh: unpack an image the way a registry sees it.
+# Shared by the image scripts (run.sh, sizes.sh, mutants.sh) and bench/images.sh:
+# unpack an image the way a registry sees it, and clean up after test builds.
 # shellcheck shell=bash
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
