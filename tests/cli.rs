@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Output;
 
 use support::{command, spawn_binary, within};
@@ -114,6 +115,24 @@ async fn listens_on_ipv6() {
     assert!(server.addr.is_ipv6(), "{}", server.addr);
     let reply = support::get(server.addr, "/healthz").await;
     assert_eq!(reply.status(), 200);
+    server.signal("TERM").await;
+    assert_eq!(server.wait().await.0, Some(0));
+}
+
+#[tokio::test]
+async fn listens_on_all_ipv6_addresses_and_ipv4_where_dual_stack() {
+    let server = spawn_binary(&[("HOST", "::")]).await;
+    assert!(server.addr.ip().is_unspecified(), "{}", server.addr);
+    let port = server.addr.port();
+    let reply = support::get(SocketAddr::from((Ipv6Addr::LOCALHOST, port)), "/healthz").await;
+    assert_eq!(reply.status(), 200);
+    // Linux accepts IPv4 on an IPv6 socket unless net.ipv6.bindv6only is set.
+    let v6_only = std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only")
+        .is_ok_and(|flag| flag.trim() == "1");
+    if !v6_only {
+        let reply = support::get(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), "/healthz").await;
+        assert_eq!(reply.status(), 200);
+    }
     server.signal("TERM").await;
     assert_eq!(server.wait().await.0, Some(0));
 }

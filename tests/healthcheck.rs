@@ -39,6 +39,16 @@ async fn follows_host_like_the_server() {
 }
 
 #[tokio::test]
+async fn passes_when_the_server_listens_on_all_ipv6_addresses() {
+    let server = spawn_binary(&[("HOST", "::")]).await;
+    let port = server.addr.port().to_string();
+    let (code, stderr) = healthcheck(&[("HOST", "::"), ("PORT", &port)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    server.signal("TERM").await;
+    server.wait().await;
+}
+
+#[tokio::test]
 async fn fails_with_one_line_when_nothing_listens() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
