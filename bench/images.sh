@@ -29,8 +29,7 @@ trap cleanup EXIT
 
 # fresh_context DIR: a copy of the build context no cached layer matches.
 fresh_context() {
-    mkdir -p "$1"
-    cp -a Cargo.toml Cargo.lock src Containerfile.* .containerignore "$1/"
+    copy_context "$1"
     echo "# build-time probe $(date +%s%N)" >>"$1/Cargo.toml"
 }
 

@@ -60,6 +60,13 @@ extract_binary() {
     return 1
 }
 
+# copy_context DIR: the build context (what .containerignore lets through)
+# and the Containerfiles, copied to DIR for probe builds that edit them.
+copy_context() {
+    mkdir -p "$1"
+    cp -a "$root"/{Cargo.toml,Cargo.lock,src,.containerignore} "$root"/Containerfile.* "$1/"
+}
+
 # remove_new_layers BUILD_LOG...: removes the layers the logged `podman build`
 # runs made (not those they took from the cache), newest first. Layers a
 # tagged image still uses stay.

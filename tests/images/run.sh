@@ -319,8 +319,7 @@ step_cached() { # LOG PATTERN: the STEP matching PATTERN is followed by "Using c
 }
 cache_src_change() {
     local ctx=$work/context t0
-    mkdir -p "$ctx"
-    cp -a Cargo.toml Cargo.lock src Containerfile.* .containerignore "$ctx/"
+    copy_context "$ctx"
     echo "// cache probe $(date +%s%N)" >>"$ctx/src/main.rs"
     probe_images+=(localhost/moscow-time-cache-probe:scratch)
     t0=$(now_ms)
