@@ -57,14 +57,29 @@ lint: _tools
         .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
     @tests/runtime-deps.sh
 
-# every test: lint, unit and integration tests, then the images
+# every test: lint, unit and integration tests, the page in a browser, then the images
 [group('check')]
-test: lint test-rust build test-images test-mutants
+test: lint test-rust build test-browser test-images test-mutants
 
 # unit and integration tests of the server
 [group('check')]
 test-rust:
     cargo test --locked
+
+# the page in headless chromium against the release binary; screenshots in target/screenshots/
+[group('check')]
+test-browser: _browser build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd tests/browser
+    # npm ci wipes node_modules/, so only when the lock file changed.
+    if ! cmp -s package-lock.json node_modules/.installed-lock.json; then
+        npm ci --no-audit --no-fund --loglevel=error
+        cp package-lock.json node_modules/.installed-lock.json
+    fi
+    MOSCOW_TIME_BIN="{{ justfile_directory() / release / bin }}" \
+    SCREENSHOT_DIR="{{ justfile_directory() / "target/screenshots" }}" \
+        node --test --test-reporter=spec
 
 # build the images and prove every practice they claim
 [group('check')]
@@ -110,6 +125,21 @@ _tools:
         python3 -m venv .tools
         .tools/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
         cp requirements-tools.txt .tools/
+    fi
+
+_browser:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    found=$(node --version 2>/dev/null || echo "no node")
+    major=$(sed -n 's/^v\([0-9]*\)\..*/\1/p' <<<"$found")
+    command -v npm >/dev/null || found+=", no npm"
+    if [[ -z $major ]] || ((major < 20)) || [[ $found == *"no npm"* ]]; then
+        echo "error: the browser tests need Node.js 20 or newer with npm (found $found); install them (Debian 13/Ubuntu 24.04: apt-get install nodejs npm, Fedora: dnf install nodejs npm)" >&2
+        exit 1
+    fi
+    if [[ ! -x ${CHROMIUM:-/usr/bin/chromium} ]]; then
+        echo "error: chromium not found at ${CHROMIUM:-/usr/bin/chromium}; install it (Debian/Ubuntu: apt-get install chromium, Fedora: dnf install chromium) or set CHROMIUM" >&2
+        exit 1
     fi
 
 _podman:
