@@ -63,8 +63,7 @@ free_port() {
 
 # wait_for URL: until it answers, 5 s at most.
 wait_for() {
-    local i
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
         sleep 0.1
     done
@@ -218,7 +217,7 @@ if $check; then
     missing=$(comm -23 "$traced" <(jq -r '.syscalls[] | select(.action == "SCMP_ACT_ALLOW") | .names[]' "$profile" | sort -u) |
         grep -v -x -e clone3 || true)
     if [[ -n $missing ]]; then
-        echo "error: the binary makes syscalls $profile does not allow: $(echo $missing); run \`just seccomp\`" >&2
+        echo "error: the binary makes syscalls $profile does not allow: $(paste -sd ' ' <<<"$missing"); run \`just seccomp\`" >&2
         exit 1
     fi
     echo "every syscall traced is in $profile"
@@ -254,7 +253,7 @@ lib.seccomp_syscall_resolve_num_arch.restype = ctypes.c_void_p
 p = lib.seccomp_syscall_resolve_num_arch(0xC000003E, int(sys.argv[1]))
 print(ctypes.string_at(p).decode() if p else "")' "$nr" >>"$work/runtime.names"
 done <"$work/runtime.numbers"
-echo "runtime adds: $(echo $(cat "$work/runtime.names"))"
+echo "runtime adds: $(paste -sd ' ' "$work/runtime.names")"
 
 profile "$traced" "$work/runtime.names" SCMP_ACT_ERRNO >"$profile"
 echo "wrote $profile: $(jq '[.syscalls[] | select(.action == "SCMP_ACT_ALLOW") | .names[]] | unique | length' "$profile") syscalls allowed"

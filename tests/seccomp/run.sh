@@ -112,12 +112,11 @@ hardening=(--read-only --read-only-tmpfs=false --cap-drop=all --security-opt=no-
 ctr=mt-k8s-seccomp-test-$$
 
 start() {
-    local i
     containers+=("$ctr")
     podman run -d --pull=never --name "$ctr" "${hardening[@]}" --security-opt "seccomp=$profile" \
         -p 127.0.0.1::8080 "$image" >"$work/run.out" 2>&1 || { cat "$work/run.out"; return 1; }
     addr=$(podman port "$ctr" 8080) || return 1
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         curl -fsS -o /dev/null --max-time 1 "http://$addr/healthz" 2>/dev/null && return 0
         sleep 0.1
     done
