@@ -156,28 +156,30 @@ check "checkov: no failed Kubernetes check (skips: CKV_K8S_43, CKV_K8S_15; CKV_K
 # (https://kubernetes.io/docs/concepts/security/pod-security-standards/),
 # baseline controls included, for every container of the pod.
 restricted() {
-    pod_spec | jq -r '
-        . as $pod
-        | [(.containers // []), (.initContainers // []), (.ephemeralContainers // [])] | add as $cs
+    local violations
+    violations=$(pod_spec | jq -r '
+        ([(.containers // []), (.initContainers // []), (.ephemeralContainers // [])] | add) as $cs
+        | . as $pod
         | def each(f): all($cs[]; f);
-          def either(pod; ctr): ($pod.securityContext | pod) as $p | all($cs[]; (.securityContext | ctr) // $p);
+          # What each container gets: its own setting, else the pod'"'"'s.
+          def effective(f): ($pod.securityContext | f) as $p | [$cs[] | (.securityContext | f) // $p];
         [
-          ["host namespaces", ((.hostNetwork // false) or (.hostPID // false) or (.hostIPC // false)) | not],
-          ["no privileged containers", each((.securityContext.privileged // false) | not)],
-          ["no hostProcess", each((.securityContext.windowsOptions.hostProcess // false) | not)],
-          ["no hostPath volumes", all(.volumes[]?; has("hostPath") | not)],
-          ["no host ports", each(all(.ports[]?; (.hostPort // 0) == 0))],
-          ["procMount Default", each((.securityContext.procMount // "Default") == "Default")],
-          ["only safe sysctls", all(.securityContext.sysctls[]?.name; IN("kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"))],
-          ["no SELinux user or role", each(.securityContext.seLinuxOptions | (.user // null) == null and (.role // null) == null)],
-          ["volume types", all(.volumes[]?; keys - ["name"] | .[0] | IN("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"))],
-          ["allowPrivilegeEscalation false", each(.securityContext.allowPrivilegeEscalation == false)],
-          ["runAsNonRoot", either(.runAsNonRoot; .runAsNonRoot) == true],
-          ["runAsUser not 0", ((.securityContext.runAsUser // 1) != 0) and each((.securityContext.runAsUser // 1) != 0)],
-          ["seccomp RuntimeDefault or Localhost", either(.seccompProfile.type; .seccompProfile.type) | IN("RuntimeDefault", "Localhost")],
-          ["capabilities drop ALL, add at most NET_BIND_SERVICE", each((.securityContext.capabilities.drop // []) | index("ALL")) and each(all(.securityContext.capabilities.add[]?; . == "NET_BIND_SERVICE"))]
-        ][] | select(.[1] | not) | "violates: \(.[0])"' | tee /dev/stderr | grep -q . && return 1
-    return 0
+          ["host namespaces", (((.hostNetwork // false) or (.hostPID // false) or (.hostIPC // false)) | not)],
+          ["no privileged containers", (each((.securityContext.privileged // false) | not))],
+          ["no hostProcess", (each((.securityContext.windowsOptions.hostProcess // false) | not))],
+          ["no hostPath volumes", (all(.volumes[]?; has("hostPath") | not))],
+          ["no host ports", (each(all(.ports[]?; (.hostPort // 0) == 0)))],
+          ["procMount Default", (each((.securityContext.procMount // "Default") == "Default"))],
+          ["only safe sysctls", (all(.securityContext.sysctls[]?.name; IN("kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes")))],
+          ["no SELinux user or role", (each(.securityContext.seLinuxOptions | (.user // null) == null and (.role // null) == null))],
+          ["volume types", (all(.volumes[]?; keys - ["name"] | .[0] | IN("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret")))],
+          ["allowPrivilegeEscalation false", (each(.securityContext.allowPrivilegeEscalation == false))],
+          ["runAsNonRoot", (effective(.runAsNonRoot) | all(. == true))],
+          ["runAsUser not 0", (((.securityContext.runAsUser // 1) != 0) and each((.securityContext.runAsUser // 1) != 0))],
+          ["seccomp RuntimeDefault or Localhost", (effective(.seccompProfile.type) | all(IN("RuntimeDefault", "Localhost")))],
+          ["capabilities drop ALL, add at most NET_BIND_SERVICE", (each((.securityContext.capabilities.drop // []) | index("ALL")) and each(all(.securityContext.capabilities.add[]?; . == "NET_BIND_SERVICE")))]
+        ][] | select(.[1] | not) | "violates: \(.[0])"') || return 1
+    [[ -z $violations ]] || { echo "$violations"; return 1; }
 }
 check "pod: meets every control of the restricted Pod Security Standard" restricted
 
