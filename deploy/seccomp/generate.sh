@@ -224,6 +224,22 @@ if $check; then
     exit 0
 fi
 
+# run_image PROFILE: the image, hardened, under PROFILE: serve, healthcheck, stop.
+run_image() {
+    local ctr=mt-k8s-seccomp-$$ addr
+    podman run -d --pull=never --name "$ctr" --read-only --cap-drop=all --security-opt=no-new-privileges \
+        --security-opt "seccomp=$1" -p 127.0.0.1::8080 "$image" >/dev/null || return 1
+    addr=$(podman port "$ctr" 8080) &&
+        wait_for "http://$addr/healthz" &&
+        curl -fsS -o /dev/null "http://$addr/api/time" &&
+        podman healthcheck run "$ctr" >/dev/null 2>&1 &&
+        podman stop -t 10 "$ctr" >/dev/null &&
+        [[ $(podman inspect --format '{{.State.ExitCode}}' "$ctr") == 0 ]]
+    local rc=$?
+    podman rm -f -t 0 "$ctr" >/dev/null
+    return $rc
+}
+
 # The container under the profile, logging what it lacks. The runtime's own
 # syscalls after the filter is loaded show up in the kernel log (audit type
 # 1326) under the container's processes.
@@ -231,19 +247,11 @@ echo "== running $image under the new profile with SCMP_ACT_LOG"
 : >"$work/none"
 profile "$traced" "$work/none" SCMP_ACT_LOG >"$work/log-profile.json"
 since=$(awk '{ print $1 }' /proc/uptime)
-ctr=mt-k8s-seccomp-$$
-podman run -d --pull=never --name "$ctr" --read-only --cap-drop=all --security-opt=no-new-privileges \
-    --security-opt "seccomp=$work/log-profile.json" -p 127.0.0.1::8080 "$image" >/dev/null
-addr=$(podman port "$ctr" 8080)
-wait_for "http://$addr/healthz"
-curl -fsS -o /dev/null "http://$addr/api/time"
-podman healthcheck run "$ctr" >/dev/null
-podman stop -t 10 "$ctr" >/dev/null
-podman rm "$ctr" >/dev/null
+run_image "$work/log-profile.json" || { echo "error: $image does not run under the logging profile" >&2; exit 1; }
 # dmesg prints [seconds since boot]; the audit line names the syscall by number.
 dmesg | awk -v since="$since" '
     { t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t) }
-    t + 0 >= since + 0 && /type=1326/ && match($0, /syscall=[0-9]+/) { print substr($0, RSTART + 8, RLENGTH - 8) }' |
+    t + 0 >= since + 0 && /type=1326/ && /arch=c000003e/ && match($0, /syscall=[0-9]+/) { print substr($0, RSTART + 8, RLENGTH - 8) }' |
     sort -un >"$work/runtime.numbers"
 : >"$work/runtime.names"
 while read -r nr; do
@@ -255,5 +263,11 @@ print(ctypes.string_at(p).decode() if p else "")' "$nr" >>"$work/runtime.names"
 done <"$work/runtime.numbers"
 echo "runtime adds: $(paste -sd ' ' "$work/runtime.names")"
 
-profile "$traced" "$work/runtime.names" SCMP_ACT_ERRNO >"$profile"
+# The result must run the image with errors instead of logs, or nothing is written.
+profile "$traced" "$work/runtime.names" SCMP_ACT_ERRNO >"$work/profile.json"
+run_image "$work/profile.json" || {
+    echo "error: $image does not run under the new profile; nothing written (is an audit daemon taking the kernel's seccomp records?)" >&2
+    exit 1
+}
+cp "$work/profile.json" "$profile"
 echo "wrote $profile: $(jq '[.syscalls[] | select(.action == "SCMP_ACT_ALLOW") | .names[]] | unique | length' "$profile") syscalls allowed"
