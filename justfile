@@ -45,21 +45,24 @@ images: (image "alpine") (image "distroless") (image "scratch")
 [group('run')]
 run VARIANT="scratch": _podman
     podman run --rm -it --pull=never --read-only --read-only-tmpfs=false --cap-drop=all \
-        --security-opt=no-new-privileges -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
+        --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json \
+        -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
-# rustfmt, clippy, hadolint and shellcheck, warnings denied; runtime deps are the four
+# rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four
 [group('check')]
 lint: _tools
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
-    shellcheck --external-sources tests/*.sh tests/images/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
+    shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
+        deploy/seccomp/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
         .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
     @tests/runtime-deps.sh
+    tests/kubernetes/run.sh manifests
 
-# every test: lint, unit and integration tests, the page in a browser, then the images
+# every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
-test: lint test-rust build test-browser test-images test-mutants
+test: lint test-rust build test-browser test-images test-mutants test-seccomp test-kubernetes
 
 # unit and integration tests of the server
 [group('check')]
@@ -90,6 +93,21 @@ test-images: _tools _podman images
 [group('check')]
 test-mutants: _tools _podman images
     tests/images/mutants.sh
+
+# prove the seccomp profile covers the binary and podman enforces it
+[group('check')]
+test-seccomp: _podman (image "scratch")
+    tests/seccomp/run.sh
+
+# check the Kubernetes manifests agree with the code and run their pods with podman (`just lint` checks the files)
+[group('check')]
+test-kubernetes: _tools _podman (image "scratch")
+    tests/kubernetes/run.sh pods
+
+# measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
+[group('build')]
+seccomp: _podman (image "scratch")
+    deploy/seccomp/generate.sh
 
 # table and chart (media/sizes.svg) of the image sizes
 [group('report')]

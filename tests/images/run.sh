@@ -266,7 +266,7 @@ stops_fast() {
     ((ms < 2000)) && [[ $code == 0 ]]
 }
 
-hardening=(--read-only --read-only-tmpfs=false --cap-drop=all --security-opt=no-new-privileges)
+hardening=(--read-only --read-only-tmpfs=false --cap-drop=all --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json)
 
 for v in "${variants[@]}"; do
     img=$repo:$v
