@@ -45,6 +45,7 @@ fn serve() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    log::set_format(config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -177,6 +177,10 @@ pub fn command() -> Command {
         "HOST",
         "HEADER_READ_TIMEOUT_MS",
         "SHUTDOWN_GRACE_MS",
+        "WRITE_TIMEOUT_MS",
+        "KEEPALIVE_TIMEOUT_MS",
+        "MAX_CONNECTIONS",
+        "LOG_FORMAT",
     ] {
         cmd.env_remove(var);
     }
@@ -204,7 +208,9 @@ pub async fn spawn_command(mut cmd: Command, env: &[(&str, &str)]) -> Binary {
         .rsplit_once("listening on http://")
         .unwrap_or_else(|| panic!("no listening line, got {line:?}"))
         .1
-        .trim()
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .next()
+        .unwrap()
         .parse()
         .unwrap();
     Binary {
