@@ -145,8 +145,13 @@ pub fn warn(message: fmt::Arguments<'_>) {
 /// Logs why a connection ended with an error, unless it is just a client
 /// hanging up early, which is routine and would only add noise.
 pub fn connection_error(err: &hyper::Error) {
-    if !err.is_incomplete_message() {
-        error(format_args!("connection error: {err}"));
+    if err.is_incomplete_message() {
+        return;
+    }
+    // hyper's message names the step ("error writing a body"); the cause says why.
+    match std::error::Error::source(err) {
+        Some(cause) => error(format_args!("connection error: {err}: {cause}")),
+        None => error(format_args!("connection error: {err}")),
     }
 }
 

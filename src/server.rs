@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,7 +13,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::config::Config;
 use crate::connections::{Connections, Registration, Tracked};
@@ -24,6 +25,8 @@ use crate::state::State;
 /// Largest request head (request line and headers) we read; a larger one gets
 /// 431 (or 414 for a long URI) from hyper and the connection is closed.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Accept queue length asked of the kernel.
+const LISTEN_BACKLOG: u32 = 4096;
 /// Pause after an accept error that is not about one connection (such as
 /// EMFILE), so a full fd table does not turn the loop into a busy spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -31,6 +34,25 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const SHED_PAUSE: Duration = Duration::from_millis(1);
 /// Accept errors of the same kind are logged at most this often.
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Binds `addr` with a deep accept queue (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default). Under a flood of connections a
+/// SYN that finds the queue full is dropped, and its client waits a second
+/// to try again; tokio's default of 1024 overflowed under 1,000 flooders.
+///
+/// # Errors
+/// The address cannot be bound (in use, not local, no permission).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std and tokio do: restart without waiting for TIME_WAIT to pass.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then drains
 /// in-flight requests for at most `config.shutdown_grace`.

@@ -55,6 +55,11 @@ pub async fn start() -> TestServer {
 /// Starts the server with `config`, on a random loopback port.
 pub async fn start_with(config: Config) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener, config)
+}
+
+/// Starts the server with `config` on `listener`.
+pub fn start_on(listener: tokio::net::TcpListener, config: Config) -> TestServer {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
