@@ -58,6 +58,8 @@ class Target:
     prepare: Callable[[int], None] | None = None
     # Where its stdout goes (moscow-time's access log, as in production).
     log: Path | None = None
+    # The cores it may run on.
+    cores: frozenset[int] = frozenset({1})
     # Set up by `start`.
     port: int = 0
 
@@ -88,10 +90,6 @@ def is_200(port: int) -> bool:
         return False
 
 
-def pin_to_server_core() -> None:
-    os.sched_setaffinity(0, {SERVER_CORE})  # the same as `taskset -c 1`
-
-
 def start(t: Target, tmp: Path) -> tuple[subprocess.Popen, float]:
     """Spawns the target and returns it with the ms from spawn to first 200."""
     t.port = free_port()
@@ -102,7 +100,7 @@ def start(t: Target, tmp: Path) -> tuple[subprocess.Popen, float]:
     err = open(tmp / f"{t.name}.stderr", "ab")  # noqa: SIM115
     t0 = time.perf_counter()
     proc = subprocess.Popen(t.argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                            preexec_fn=pin_to_server_core)
+                            preexec_fn=lambda: os.sched_setaffinity(0, t.cores))  # as taskset
     LIVE.add(proc)
     out.close()
     err.close()
@@ -204,8 +202,9 @@ def children_cpu() -> float:
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(port: int, seconds: int, connections: int, latency: bool = True) -> dict:
-    cmd = ["taskset", "-c", str(LOAD_CORE), "wrk", "-t1", f"-c{connections}",
+def wrk(port: int, seconds: float, connections: int, latency: bool = True,
+        cores: str = str(LOAD_CORE)) -> dict:
+    cmd = ["taskset", "-c", cores, "wrk", "-t1", f"-c{connections}",
            f"-d{seconds}s", f"http://127.0.0.1:{port}{PATH}"]
     if latency:
         cmd.insert(-1, "--latency")
@@ -232,9 +231,9 @@ def run_once(t: Target, tmp: Path, args: argparse.Namespace, first: bool) -> dic
     time.sleep(SETTLE_S)
     m["idle_rss"] = rss_kib(proc.pid)
     if args.warmup > 0:
-        wrk(t.port, args.warmup, args.connections, latency=False)
+        wrk(t.port, args.warmup, args.connections, latency=False, cores=args.load_cores)
     cpu_before, cores_before, wrk_before = cpu_seconds(proc.pid), core_times(), children_cpu()
-    w = wrk(t.port, args.duration, args.connections)
+    w = wrk(t.port, args.duration, args.connections, cores=args.load_cores)
     cpu, cores_after = cpu_seconds(proc.pid) - cpu_before, core_times()
     wrk_cpu = children_cpu() - wrk_before
     # How busy each core was: the load core near 100% means wrk was the limit;
@@ -300,13 +299,15 @@ NGINX_CONF = """\
 # sendfile + tcp_nopush, cached open fds, long keep-alive.
 daemon off;            # stay in the foreground: we time the master's pid
 master_process on;     # master + 1 worker, as in production
-worker_processes 1;
+worker_processes {workers};
 {user}
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 
+worker_rlimit_nofile {rlimit};
+
 events {{
-    worker_connections 1024;
+    worker_connections {connections};
     multi_accept on;
 }}
 
@@ -338,34 +339,37 @@ http {{
 """
 
 
-def nginx_target(nginx: str, tmp: Path, body: bytes) -> Target:
+def nginx_target(nginx: str, tmp: Path, body: bytes, workers: int = 1,
+                 connections: int = 1024) -> Target:
     """nginx serving `body` at PATH, its config written for each start's port."""
     root = tmp / "nginx"
-    (root / "www" / PATH.lstrip("/")).parent.mkdir(parents=True)
+    (root / "www" / PATH.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
     (root / "www" / PATH.lstrip("/")).write_bytes(body)
     user = "user root;" if os.geteuid() == 0 else ""  # else the worker runs as nobody
 
     def write_conf(port: int) -> None:
-        (root / "nginx.conf").write_text(NGINX_CONF.format(tmp=root, user=user, port=port))
+        (root / "nginx.conf").write_text(NGINX_CONF.format(
+            tmp=root, user=user, port=port, workers=workers, connections=connections,
+            rlimit=connections + 64))
 
     argv = [nginx, "-p", f"{root}/", "-e", f"{root}/error.log", "-c", f"{root}/nginx.conf"]
     return Target("nginx", argv, stop_signal=signal.SIGQUIT, prepare=write_conf)
 
 
-# (label, key, format, goal check on the moscow-time/nginx and moscow-time/hello ratios)
+# (label, key, format, goal, check on (moscow-time's value, its ratio to nginx,
+# its ratio to bare hyper)); moscow-time and hello are the musl builds when given.
 ROWS = [
-    ("requests/s", "rps", "{:,.0f}", "≥ 1.3× nginx, ≥ 0.8× hello",
-     lambda mt, rn, rh: rn >= 1.3 and rh >= 0.8),
-    ("server CPU under load (% of its core)", "cpu_pct", "{:.0f}", "", None),
+    ("requests/s", "rps", "{:,.0f}", "≥ 1.4× nginx, ≥ 0.9× hello",
+     lambda mt, rn, rh: rn >= 1.4 and rh >= 0.9),
+    ("server CPU under load (% of a core)", "cpu_pct", "{:.0f}", "", None),
     ("requests per server CPU-ms", "req_per_cpu_ms", "{:.1f}", "", None),
     ("latency p50 (ms)", "p50", "{:.3f}", "", None),
     ("latency p99 (ms)", "p99", "{:.3f}", "", None),
-    ("idle RSS (MiB)", "idle_rss", "{:.2f}", "≤ 1.25× hello", lambda mt, rn, rh: rh <= 1.25),
+    ("idle RSS (MiB)", "idle_rss", "{:.2f}", "≤ 1.0 MiB", lambda mt, rn, rh: mt <= 1.0),
     ("RSS after load (MiB)", "load_rss", "{:.2f}", "≤ 1.5× hello", lambda mt, rn, rh: rh <= 1.5),
     ("start to first 200 (ms)", "start_ms", "{:.1f}", "≤ 1.2× hello", lambda mt, rn, rh: rh <= 1.2),
     ("SIGTERM to exit (ms)", "stop_ms", "{:.1f}", "< 50 ms", lambda mt, rn, rh: mt < 50),
 ]
-
 
 def median(results: list[dict], key: str) -> float | None:
     values = [r[key] for r in results if r.get(key) is not None]
@@ -388,26 +392,30 @@ def fmt_ratio(r: float | None) -> str:
     return f"{r:.2f}×" if r is not None else "—"
 
 
-def table(results: dict[str, list[dict]], sizes: dict[str, int]) -> str:
-    names = ["nginx", "hello", "moscow-time"]
-    lines = ["| | nginx | bare hyper (hello) | moscow-time | mt / nginx | mt / hello | goal | |",
-             "|---|---:|---:|---:|---:|---:|---|---|"]
+def table(results: dict[str, list[dict]], sizes: dict[str, int], mt: str, hello: str) -> str:
+    """One row per measure, one column per server, then the ratios: `mt` and
+    `hello` are the builds the goals are about (musl when measured)."""
+    names = list(results)
+    pairs = [(mt, "nginx"), (mt, hello)]
+    pairs += [(f"{n}-musl", f"{n}-glibc") for n in ("moscow-time", "hello")
+              if f"{n}-musl" in results and f"{n}-glibc" in results]
+    lines = ["| | " + " | ".join(names) + " | " + " | ".join(f"{a} / {b}" for a, b in pairs)
+             + " | goal | |",
+             "|---|" + "---:|" * (len(names) + len(pairs)) + "---|---|"]
     for label, key, fmt, goal, check in ROWS:
         med = {n: median(results[n], key) for n in names}
         cells = [fmt.format(med[n]) if med[n] is not None else "—" for n in names]
-        mt = med["moscow-time"]
-        rn = paired_ratio(results, key, "moscow-time", "nginx")
-        rh = paired_ratio(results, key, "moscow-time", "hello")
+        ratios = [paired_ratio(results, key, a, b) for a, b in pairs]
         verdict = ""
-        if check and None not in (mt, rn, rh):
-            # Judged on the ratios as printed, so a 1.30× never reads MISS.
-            verdict = "PASS" if check(mt, round(rn, 2), round(rh, 2)) else "MISS"
-        lines.append(f"| {label} | {' | '.join(cells)} | {fmt_ratio(rn)} | {fmt_ratio(rh)} "
-                     f"| {goal} | {verdict} |")
-    mt, he = sizes["moscow-time"], sizes["hello"]
-    verdict = "PASS" if round(mt / he, 2) <= 1.15 else "MISS"
-    lines.append(f"| static binary (bytes) | n/a (dynamic) | {he:,} | {mt:,} | — | {mt / he:.2f}× "
-                 f"| ≤ 1.15× hello | {verdict} |")
+        if check and None not in (med[mt], ratios[0], ratios[1]):
+            # Judged on the ratios as printed, so a 1.40× never reads MISS.
+            ok = check(med[mt], round(ratios[0], 2), round(ratios[1], 2))
+            verdict = "PASS" if ok else "MISS"
+        lines.append(f"| {label} | {' | '.join(cells)} | "
+                     f"{' | '.join(fmt_ratio(r) for r in ratios)} | {goal} | {verdict} |")
+    cells = [f"{sizes[n]:,}" if n in sizes else "n/a (dynamic)" for n in names]
+    ratios = [fmt_ratio(sizes[a] / sizes[b]) if a in sizes and b in sizes else "—" for a, b in pairs]
+    lines.append(f"| binary (bytes) | {' | '.join(cells)} | {' | '.join(ratios)} | | |")
     return "\n".join(lines)
 
 
@@ -453,9 +461,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--server", required=True, help="static moscow-time binary")
     ap.add_argument("--hello", required=True, help="static examples/hello binary")
+    ap.add_argument("--server-musl", help="static-pie musl moscow-time (the one the images ship)")
+    ap.add_argument("--hello-musl", help="static-pie musl examples/hello")
+    ap.add_argument("--workers", default="1,2",
+                    help="runtime worker threads to measure with, comma-separated (1: server on "
+                         "core 1, wrk on core 0; more: both on both cores)")
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--duration", type=int, default=5, help="seconds per measured wrk run")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=4, help="seconds per measured wrk run")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of wrk before each run, or 0")
     ap.add_argument("--connections", type=int, default=64)
     add_noise_args(ap)
@@ -464,8 +477,8 @@ def main() -> None:
     if not {LOAD_CORE, SERVER_CORE} <= os.sched_getaffinity(0):
         sys.exit(f"error: the bench needs cores {LOAD_CORE} and {SERVER_CORE}; "
                  f"this process may use {sorted(os.sched_getaffinity(0))}")
-    for exe in (args.server, args.hello, args.nginx):
-        if not os.access(exe, os.X_OK):
+    for exe in (args.server, args.hello, args.nginx, args.server_musl, args.hello_musl):
+        if exe and not os.access(exe, os.X_OK):
             sys.exit(f"error: {exe} is not an executable file")
     os.sched_setaffinity(0, {LOAD_CORE})
 
@@ -485,65 +498,89 @@ def main() -> None:
 
 
 def bench(args: argparse.Namespace, tmp: Path) -> None:
-    server = Target("moscow-time", [os.path.abspath(args.server)], log=tmp / "access.log")
-    hello = Target("hello", [os.path.abspath(args.hello)])
+    # glibc first, then musl: the builds to compare, named by their libc.
+    builds = [("hello-glibc", args.hello, None), ("hello-musl", args.hello_musl, None),
+              ("moscow-time-glibc", args.server, "access.log"),
+              ("moscow-time-musl", args.server_musl, "access.log")]
+    builds = [(name, os.path.abspath(exe), log) for name, exe, log in builds if exe]
+    mt = "moscow-time-musl" if args.server_musl else "moscow-time-glibc"
+    hello = "hello-musl" if args.hello_musl else "hello-glibc"
 
     # One real /api/time body, fetched with curl, sizes nginx's file.
-    proc, _ = start(server, tmp)
-    body = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{server.port}{PATH}"],
+    probe = Target(mt, [os.path.abspath(args.server_musl or args.server)])
+    proc, _ = start(probe, tmp)
+    body = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{probe.port}{PATH}"],
                           capture_output=True, check=True).stdout
-    stop(server, proc)
-    targets = [nginx_target(args.nginx, tmp, body), hello, server]
-
+    stop(probe, proc)
+    sizes = {name: os.path.getsize(exe) for name, exe, _ in builds}
+    workers = [int(w) for w in args.workers.split(",")]
     per_run = args.warmup + args.duration + 2 * SETTLE_S + 0.2
-    print(f"bench: {args.rounds} rounds x {len(targets)} servers, wrk -t1 -c{args.connections} "
-          f"-d{args.duration:g}s --latency after {args.warmup:g} s warm-up, "
-          f"~{args.rounds * len(targets) * per_run / 60:.1f} min", file=sys.stderr)
-    results: dict[str, list[dict]] = {t.name: [] for t in targets}
-    for rnd in range(args.rounds):
+    print(f"bench: {len(workers)} thread counts x {args.rounds} rounds x {len(builds) + 1} "
+          f"servers, wrk -t1 -c{args.connections} -d{args.duration:g}s --latency after "
+          f"{args.warmup:g} s warm-up, "
+          f"~{len(workers) * args.rounds * (len(builds) + 1) * per_run / 60:.1f} min",
+          file=sys.stderr)
+    all_results = []
+    for threads in workers:
+        cores = frozenset({SERVER_CORE}) if threads == 1 else frozenset({LOAD_CORE, SERVER_CORE})
+        args.load_cores = str(LOAD_CORE) if threads == 1 else f"{LOAD_CORE},{SERVER_CORE}"
+        targets = [nginx_target(args.nginx, tmp, body, workers=threads)]
+        targets += [Target(name, [exe], env={"TOKIO_WORKER_THREADS": str(threads)},
+                           log=tmp / log if log else None) for name, exe, log in builds]
         for t in targets:
-            m = measure(t, tmp, args, first=rnd == 0)
-            results[t.name].append(m)
-            warn = f"  WARNING: {', '.join(m['problems'])}" if m["problems"] else ""
-            if m["rc"] != 0:
-                warn += f"  WARNING: exit code {m['rc']}"
-            print(f"  round {rnd + 1}/{args.rounds} {t.name:<12} {m['rps']:>10,.0f} req/s  "
-                  f"cpu {m['cpu_pct']:3.0f}% (core {SERVER_CORE} {m['server_core_pct']:3.0f}%, "
-                  f"wrk's core {m['load_core_pct']:3.0f}%, others {m['foreign_pct']:3.0f}%)  p99 {m['p99']:.3f} ms  start {m['start_ms']:.1f} ms  "
-                  f"stop {m['stop_ms']:.1f} ms{warn}", file=sys.stderr)
+            t.cores = cores
+        results: dict[str, list[dict]] = {t.name: [] for t in targets}
+        for rnd in range(args.rounds):
+            for t in targets:
+                m = measure(t, tmp, args, first=rnd == 0)
+                results[t.name].append(m)
+                warn = f"  WARNING: {', '.join(m['problems'])}" if m["problems"] else ""
+                if m["rc"] != 0:
+                    warn += f"  WARNING: exit code {m['rc']}"
+                print(f"  {threads} thread(s), round {rnd + 1}/{args.rounds} {t.name:<18} "
+                      f"{m['rps']:>10,.0f} req/s  cpu {m['cpu_pct']:3.0f}% (wrk's core "
+                      f"{m['load_core_pct']:3.0f}%, others {m['foreign_pct']:3.0f}%)  "
+                      f"p99 {m['p99']:.3f} ms  idle {m['idle_rss'] / 1024:.2f} MiB{warn}",
+                      file=sys.stderr)
+        all_results.append((threads, results))
 
-    sizes = {"moscow-time": os.path.getsize(args.server), "hello": os.path.getsize(args.hello)}
-    first = {n: rs[0] for n, rs in results.items()}
+    for threads, results in all_results:
+        print()
+        where = (f"each server pinned to core {SERVER_CORE}, wrk to core {LOAD_CORE}"
+                 if threads == 1 else "servers and wrk on both cores")
+        print(f"**{threads} runtime worker thread(s)** (nginx: {threads} worker process(es)); "
+              f"{where}:")
+        print()
+        print(table(results, sizes, mt, hello))
+    first = all_results[0][1]
     print()
-    print(table(results, sizes))
+    print(f"Medians of {args.rounds} interleaved rounds per thread count on {cpu_model()}, "
+          f"{platform.system()} {platform.release()}; `wrk -t1 -c{args.connections} "
+          f"-d{args.duration:g}s --latency` after a {args.warmup:g} s warm-up, all on GET {PATH} "
+          f"over loopback. Ratios are the median of the per-round ratios (each round's servers "
+          f"ran seconds apart), so they can differ a little from the ratio of the medians.")
     print()
-    print(f"Medians of {args.rounds} interleaved rounds (nginx, hello, moscow-time, repeated) on "
-          f"{cpu_model()}, {platform.system()} {platform.release()}; each server pinned to core "
-          f"{SERVER_CORE} (taskset -c {SERVER_CORE}) and `wrk -t1 -c{args.connections} "
-          f"-d{args.duration:g}s --latency` on core {LOAD_CORE}, after a {args.warmup:g} s "
-          f"warm-up, all on GET {PATH} over loopback. Ratios are the median of the per-round "
-          f"ratios (each round's servers ran seconds apart), so they can differ a little from "
-          f"the ratio of the medians.")
-    print()
-    print(f"- moscow-time: its access log on, stdout to a file; idle = after the first 200. "
-          f"Binaries: `+crt-static`, release profile.")
-    print(f"- hello: examples/hello.rs, a bare hyper 1.x http1 server, 200 \"Hello, World!\" "
-          f"to everything; same profile and flags.")
-    print(f"- nginx: {sh(args.nginx, '-v')} (Debian), 1 worker + master, access_log off, "
+    print("- moscow-time: its access log on, stdout to a file; idle = after the first 200. "
+          "glibc: `+crt-static`; musl: static-pie, std built from source (musl/build.sh); "
+          "both the release profile. Threads: TOKIO_WORKER_THREADS.")
+    print("- hello: examples/hello.rs, a bare hyper 1.x http1 server, 200 \"Hello, World!\" "
+          "to everything; same profile, both ways.")
+    print(f"- nginx: {sh(args.nginx, '-v')} (Debian), master + workers, access_log off, "
           f"sendfile, tcp_nopush, open_file_cache, keepalive_requests 1000000, serving a "
-          f"{first['nginx']['body_bytes']}-byte file (one real /api/time body). RSS is master "
-          f"+ worker; stop is SIGQUIT (graceful, like our SIGTERM drain) to the master.")
-    print(f"- response bytes (headers + body): nginx {first['nginx']['head_bytes']} + "
-          f"{first['nginx']['body_bytes']}, hello {first['hello']['head_bytes']} + "
-          f"{first['hello']['body_bytes']}, moscow-time {first['moscow-time']['head_bytes']} + "
-          f"{first['moscow-time']['body_bytes']}.")
-    foreign = statistics.median(r["foreign_pct"] for rs in results.values() for r in rs)
-    redone = sum(r["attempts"] - 1 for rs in results.values() for r in rs)
+          f"{first['nginx'][0]['body_bytes']}-byte file (one real /api/time body). RSS is master "
+          f"+ workers; stop is SIGQUIT (graceful, like our SIGTERM drain) to the master.")
+    print("- response bytes (headers + body): " + ", ".join(
+        f"{n} {rs[0]['head_bytes']} + {rs[0]['body_bytes']}" for n, rs in first.items()) + ".")
+    every = [r for _, results in all_results for rs in results.values() for r in rs]
+    foreign = statistics.median(r["foreign_pct"] for r in every)
+    redone = sum(r["attempts"] - 1 for r in every)
     print(f"- noise: during the median run, other work took {foreign:.0f}% of a core on the two "
           f"cores used (other jobs on this shared machine, unattributed softirq); {redone} "
           f"run(s) were redone because others took over {args.max_noise:g}%, and "
           f"{args.quiet_wait - QUIET_WAIT_LEFT[0]:.0f} s were spent waiting for quiet moments.")
-    print(f"- requests/s per round: {per_round(results, 'rps', '{:,.0f}')}.")
+    for threads, results in all_results:
+        print(f"- requests/s per round, {threads} thread(s): "
+              f"{per_round(results, 'rps', '{:,.0f}')}.")
     print(f"- {sh('rustc', '-V')}, {sh('wrk', '-v')}.")
     print()
     print("Goals are informational: a MISS does not fail the bench.")

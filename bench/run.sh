@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Benchmarks moscow-time on /api/time against a tuned nginx serving a file of
-# the same size and against a bare hyper hello server (examples/hello.rs):
-# requests/s, p50/p99 latency, idle and loaded RSS, start-to-first-200,
-# SIGTERM-to-exit and static binary size, as a markdown table with the
-# project's goals marked PASS/MISS (informational; a miss never fails).
+# the same size and against a bare hyper hello server (examples/hello.rs),
+# each Rust server built as the static-pie musl binary the images ship and as
+# static glibc:
 #
-# Servers run pinned to core 1, wrk to core 0. The measuring itself lives in
-# bench/bench.py (python3 stdlib); this wrapper checks the tools and builds.
+#   bench/bench.py   requests/s, p50/p99 latency, idle and loaded RSS, start
+#                    and stop times, binary size, with 1 and 2 worker threads
+#   bench/stress.py  latency at a constant rate (oha), requests/s and RSS at
+#                    64 to 10,000 connections, memory per idle connection,
+#                    instructions per request (callgrind)
 #
-#   bench/run.sh                      # 5 rounds x 3 servers, 5 s each (~2 min)
-#   bench/run.sh --rounds 3 --duration 3
+# as markdown tables with the project's goals marked PASS/MISS (informational;
+# a miss never fails). With one thread servers run pinned to core 1, the load
+# generator to core 0. Python stdlib only; this wrapper checks tools, builds.
+#
+#   bench/run.sh                      # about 8 minutes
+#   bench/run.sh --rounds 2 --duration 3   (options for bench.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +26,7 @@ need curl "apt-get install -y curl"
 need taskset "apt-get install -y util-linux"
 need python3 "apt-get install -y python3"
 need cargo "install Rust with rustup"
+need valgrind "apt-get install -y valgrind (instructions per request)"
 # Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 [[ -x "$nginx_bin" ]] || missing+=("nginx: apt-get install -y nginx-light")
@@ -29,19 +36,37 @@ if ((${#missing[@]})); then
     exit 1
 fi
 
-target="${TARGET:-x86_64-unknown-linux-gnu}"
-release="${CARGO_TARGET_DIR:-target}/$target/release"
+# 10,000 connections need more descriptors than the usual 1024 (wrk, servers).
+ulimit -n "$(ulimit -Hn)"
+(($(ulimit -n) >= 12000)) || { echo "error: bench needs ulimit -n >= 12000 (hard limit is $(ulimit -Hn))" >&2; exit 1; }
 
-# Same profile and static flags as `just build`; a no-op when it already ran.
-# RUSTFLAGS with an explicit --target do not reach proc-macros. Two runs:
-# an example turns on the dev-dependencies' features, and the binary measured
-# must be the one `just build` ships.
-export RUSTFLAGS="-C target-feature=+crt-static"
-cargo build --release --locked --target "$target" --example hello
-cargo build --release --locked --target "$target" --bin moscow-time
+arch=$(uname -m)
+gnu="${CARGO_TARGET_DIR:-target}/$arch-unknown-linux-gnu/release"
+musl="${CARGO_TARGET_DIR:-target}/$arch-unknown-linux-musl/release"
 
-exec python3 bench/bench.py \
-    --server "$release/moscow-time" \
-    --hello "$release/examples/hello" \
-    --nginx "$nginx_bin" \
-    "$@"
+# The same builds as `just build`, both ways (a no-op when up to date): the
+# static-pie musl binary the images ship, and static glibc for comparison.
+# Two runs each: an example turns on the dev-dependencies' features, and the
+# binary measured must be the one `just build` ships. SERVER_MUSL and
+# HELLO_MUSL name musl binaries built elsewhere instead.
+TARGET=$arch-unknown-linux-gnu musl/build.sh --example hello
+TARGET=$arch-unknown-linux-gnu musl/build.sh --bin moscow-time
+if [[ -z ${SERVER_MUSL:-} || -z ${HELLO_MUSL:-} ]]; then
+    musl/build.sh --example hello
+    musl/build.sh --bin moscow-time
+fi
+server_musl=${SERVER_MUSL:-$musl/moscow-time}
+hello_musl=${HELLO_MUSL:-$musl/examples/hello}
+
+oha_bin="$(command -v oha || true)"
+[[ -n $oha_bin ]] || echo "note: oha not found (cargo install oha): no latency table" >&2
+
+python3 bench/bench.py \
+    --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
+    --server-musl "$server_musl" --hello-musl "$hello_musl" \
+    --nginx "$nginx_bin" "$@"
+echo
+exec python3 bench/stress.py \
+    --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
+    --server-musl "$server_musl" --hello-musl "$hello_musl" \
+    --nginx "$nginx_bin" ${oha_bin:+--oha "$oha_bin"}

@@ -5,6 +5,10 @@
 //! It reads `PORT` (default 3000; 0 picks a free port) and binds 127.0.0.1,
 //! prints the bound address, and exits on SIGTERM so that its start and stop
 //! times are measured the same way as the real server's.
+//!
+//! For the memory study in `bench/bench.py`, two of hyper's knobs can be set,
+//! one at a time: `HELLO_MAX_BUF_SIZE` (bytes, at least 8192) and
+//! `HELLO_WRITEV` (`0` flattens writes into one buffer, `1` queues them).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,6 +34,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(port) => port.parse()?,
         Err(_) => 3000,
     };
+    let mut http = http1::Builder::new();
+    if let Ok(max) = std::env::var("HELLO_MAX_BUF_SIZE") {
+        http.max_buf_size(max.parse()?);
+    }
+    if let Ok(writev) = std::env::var("HELLO_WRITEV") {
+        http.writev(writev == "1");
+    }
+    let http = std::sync::Arc::new(http);
     let mut sigterm = signal(SignalKind::terminate())?;
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     println!("listening on http://{}", listener.local_addr()?);
@@ -39,8 +51,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             accepted = listener.accept() => accepted?,
             _ = sigterm.recv() => return Ok(()),
         };
+        let http = std::sync::Arc::clone(&http);
         tokio::task::spawn(async move {
-            if let Err(err) = http1::Builder::new()
+            if let Err(err) = http
                 .serve_connection(TokioIo::new(tcp), service_fn(hello))
                 .await
             {

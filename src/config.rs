@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::log::LogFormat;
+
 /// One environment variable the server reads, as `--help` lists it.
 pub struct Setting {
     pub name: &'static str,
@@ -12,7 +14,7 @@ pub struct Setting {
 }
 
 /// Every setting, in the order `--help` and the README list them.
-pub const SETTINGS: [Setting; 4] = [
+pub const SETTINGS: [Setting; 8] = [
     Setting {
         name: "PORT",
         default: "8080",
@@ -33,6 +35,26 @@ pub const SETTINGS: [Setting; 4] = [
         default: "5000",
         help: "on SIGTERM/SIGINT, wait this long for in-flight requests, then exit anyway",
     },
+    Setting {
+        name: "WRITE_TIMEOUT_MS",
+        default: "10000",
+        help: "close a connection whose response makes no progress for this long (slow readers)",
+    },
+    Setting {
+        name: "KEEPALIVE_TIMEOUT_MS",
+        default: "5000",
+        help: "close a keep-alive connection idle this long (at most HEADER_READ_TIMEOUT_MS applies)",
+    },
+    Setting {
+        name: "MAX_CONNECTIONS",
+        default: "open-file limit - 1/16",
+        help: "open connections at most; past it the oldest idle ones are shed (headroom at least 32)",
+    },
+    Setting {
+        name: "LOG_FORMAT",
+        default: "text",
+        help: "`text` (METHOD PATH STATUS DURATION) or `json` (one object per line)",
+    },
 ];
 
 const DEFAULT_PORT: u16 = 8080;
@@ -41,7 +63,16 @@ const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 // Shorter than the 10 s `podman stop` / `docker stop` wait before SIGKILL, so
 // we always exit by ourselves with status 0.
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Longest value accepted for either duration: one hour.
+// Long enough for any client that reads at all; a response that makes no
+// progress this long is held by a reader that stopped (nginx: send_timeout 60 s).
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Descriptors kept free for the listener, stdio, the runtime's epoll and
+/// wake-up descriptors and connections being closed: a 16th of the limit, 32 at least.
+const MIN_FD_HEADROOM: u64 = 32;
+/// Assumed when `/proc/self/limits` cannot be read: Linux's usual soft limit.
+const FALLBACK_FD_LIMIT: u64 = 1024;
+/// Longest value accepted for any duration: one hour.
 const MAX_MS: u64 = 3_600_000;
 
 /// What the server is told to do, read once at start-up.
@@ -55,6 +86,14 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// `SHUTDOWN_GRACE_MS`: how long a shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// `WRITE_TIMEOUT_MS`: the longest a response may make no progress.
+    pub write_timeout: Duration,
+    /// `KEEPALIVE_TIMEOUT_MS`: the longest a connection may wait idle between requests.
+    pub keepalive_timeout: Duration,
+    /// `MAX_CONNECTIONS`: `None` derives it from the open-file limit at start.
+    pub max_connections: Option<usize>,
+    /// `LOG_FORMAT`: text or JSON lines.
+    pub log_format: LogFormat,
 }
 
 impl Default for Config {
@@ -64,6 +103,10 @@ impl Default for Config {
             port: DEFAULT_PORT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            max_connections: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -114,13 +157,78 @@ impl Config {
                 "milliseconds from 0 to 3600000",
                 millis,
             )?,
+            write_timeout: parse(
+                &lookup,
+                "WRITE_TIMEOUT_MS",
+                defaults.write_timeout,
+                "milliseconds from 1 to 3600000",
+                |v| millis(v).filter(|d| !d.is_zero()),
+            )?,
+            keepalive_timeout: parse(
+                &lookup,
+                "KEEPALIVE_TIMEOUT_MS",
+                defaults.keepalive_timeout,
+                "milliseconds from 1 to 3600000",
+                |v| millis(v).filter(|d| !d.is_zero()),
+            )?,
+            max_connections: parse(
+                &lookup,
+                "MAX_CONNECTIONS",
+                defaults.max_connections,
+                "a number of connections from 1 to 10000000",
+                |v| {
+                    v.parse()
+                        .ok()
+                        .filter(|n| (1..=10_000_000).contains(n))
+                        .map(Some)
+                },
+            )?,
+            log_format: parse(
+                &lookup,
+                "LOG_FORMAT",
+                defaults.log_format,
+                "`text` or `json`",
+                |v| match v {
+                    "text" => Some(LogFormat::Text),
+                    "json" => Some(LogFormat::Json),
+                    _ => None,
+                },
+            )?,
         })
+    }
+
+    /// `MAX_CONNECTIONS`, or the default for this process's open-file limit.
+    pub fn connection_limit(&self) -> usize {
+        self.max_connections
+            .unwrap_or_else(|| default_connection_limit(open_file_limit()))
     }
 
     /// The socket address to bind.
     pub fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.host, self.port)
     }
+}
+
+/// The connections `nofile` descriptors allow, leaving [`MIN_FD_HEADROOM`]
+/// or a 16th of them (whichever is more) for everything else.
+pub fn default_connection_limit(nofile: u64) -> usize {
+    let headroom = (nofile / 16).max(MIN_FD_HEADROOM);
+    usize::try_from(nofile.saturating_sub(headroom).max(1)).unwrap_or(usize::MAX)
+}
+
+/// This process's soft limit on open files (`ulimit -n`), from
+/// `/proc/self/limits`: reading it needs no libc binding.
+pub fn open_file_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            match line.split_whitespace().nth(3)? {
+                "unlimited" => Some(u64::MAX),
+                soft => soft.parse().ok(),
+            }
+        })
+        .unwrap_or(FALLBACK_FD_LIMIT)
 }
 
 /// Parses variable `name` with `parse_value`, or returns `default` if it is unset.
@@ -206,6 +314,17 @@ mod tests {
             default_of("SHUTDOWN_GRACE_MS"),
             c.shutdown_grace.as_millis().to_string()
         );
+        assert_eq!(
+            default_of("WRITE_TIMEOUT_MS"),
+            c.write_timeout.as_millis().to_string()
+        );
+        assert_eq!(
+            default_of("KEEPALIVE_TIMEOUT_MS"),
+            c.keepalive_timeout.as_millis().to_string()
+        );
+        assert_eq!(c.max_connections, None);
+        assert_eq!(default_of("LOG_FORMAT"), "text");
+        assert_eq!(c.log_format, LogFormat::Text);
         // Each setting is read: setting it to garbage is an error naming it.
         for setting in &SETTINGS {
             let err = config(&[(setting.name, "garbage")]).unwrap_err();
@@ -220,8 +339,16 @@ mod tests {
             ("HOST", "::"),
             ("HEADER_READ_TIMEOUT_MS", "250"),
             ("SHUTDOWN_GRACE_MS", "0"),
+            ("WRITE_TIMEOUT_MS", "100"),
+            ("KEEPALIVE_TIMEOUT_MS", "200"),
+            ("MAX_CONNECTIONS", "300"),
+            ("LOG_FORMAT", "json"),
         ])
         .unwrap();
+        assert_eq!(c.write_timeout, Duration::from_millis(100));
+        assert_eq!(c.keepalive_timeout, Duration::from_millis(200));
+        assert_eq!(c.connection_limit(), 300);
+        assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.listen_addr().to_string(), "[::]:0");
         assert_eq!(c.header_read_timeout, Duration::from_millis(250));
         assert_eq!(c.shutdown_grace, Duration::ZERO);
@@ -260,5 +387,26 @@ mod tests {
             "SHUTDOWN_GRACE_MS"
         );
         assert!(config(&[("SHUTDOWN_GRACE_MS", "3600000")]).is_ok());
+    }
+
+    #[test]
+    fn connection_limit_leaves_descriptor_headroom() {
+        assert_eq!(default_connection_limit(256), 224);
+        assert_eq!(default_connection_limit(1024), 960);
+        assert_eq!(default_connection_limit(1_048_576), 983_040);
+        assert_eq!(default_connection_limit(16), 1);
+        // This process's own limit is read from /proc.
+        assert!(open_file_limit() >= 16);
+        assert!(config(&[]).unwrap().connection_limit() >= 1);
+        for bad in ["0", "-1", "ten", "10000001"] {
+            assert_eq!(
+                config(&[("MAX_CONNECTIONS", bad)]).unwrap_err().name,
+                "MAX_CONNECTIONS"
+            );
+        }
+        assert_eq!(
+            config(&[("LOG_FORMAT", "JSON")]).unwrap_err().name,
+            "LOG_FORMAT"
+        );
     }
 }

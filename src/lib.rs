@@ -3,7 +3,11 @@
 //! Layout:
 //! - [`config`]: settings from environment variables, with defaults.
 //! - [`server`]: the accept loop, connection settings and graceful shutdown.
+//! - [`connections`]: what each connection is doing, the connection limit,
+//!   shedding, the write and keep-alive timeouts.
 //! - [`routes`]: which path answers what; headers every response carries.
+//! - [`state`]: what every connection shares (metrics, access log, readiness).
+//! - [`route`]: the paths this server knows, shared by the router and the metrics.
 //! - [`clock`]: Moscow time from a given instant, and the `/api/time` JSON.
 //! - [`page`]: the `/` page and its Content-Security-Policy.
 //! - [`csp`]: SHA-256 hash sources for that policy, computed at compile time.
@@ -14,11 +18,14 @@
 
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod csp;
 pub mod healthcheck;
 pub mod log;
 pub mod metrics;
 pub mod page;
+pub mod route;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
+pub mod state;

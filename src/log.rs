@@ -1,12 +1,34 @@
-//! Logging: one access line per request on stdout (batched), errors on stderr.
+//! Logging: one access line per request on stdout (batched), errors on
+//! stderr; as text, or as one JSON object per line with `LOG_FORMAT=json`.
 
 use std::fmt;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hyper::{Method, StatusCode};
 use tokio::sync::Notify;
+
+use crate::clock::MoscowTime;
+
+/// How every line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `GET /api/time 200 0.031ms`; notices and errors prefixed `moscow-time: `.
+    Text,
+    /// One JSON object per line: `time`, `level`, `msg`, and for requests
+    /// `method`, `path`, `status`, `duration_ms`.
+    Json,
+}
+
+/// The format of notices and error lines, set once at start-up by [`set_format`].
+static JSON_LINES: AtomicBool = AtomicBool::new(false);
+
+/// Writes notices and error lines in `format` from now on.
+pub fn set_format(format: LogFormat) {
+    JSON_LINES.store(format == LogFormat::Json, Ordering::Relaxed);
+}
 
 /// Flush as soon as this much is buffered...
 const FLUSH_BYTES: usize = 32 * 1024;
@@ -22,34 +44,54 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 pub struct AccessLog {
     buffer: Mutex<Vec<u8>>,
     pending: Notify,
+    format: LogFormat,
     /// Where full batches go: stdout, except in unit tests.
     sink: fn(&[u8]),
 }
 
 impl Default for AccessLog {
     fn default() -> Self {
-        Self {
-            buffer: Mutex::default(),
-            pending: Notify::new(),
-            sink: to_stdout,
-        }
+        Self::new(LogFormat::Text)
     }
 }
 
 impl AccessLog {
-    /// Buffers `METHOD PATH STATUS DURATIONms`, e.g. `GET /api/time 200 0.031ms`.
-    pub fn record(&self, method: &Method, path: &str, status: StatusCode, duration: Duration) {
+    /// An access log writing lines in `format`.
+    pub fn new(format: LogFormat) -> Self {
+        Self {
+            buffer: Mutex::default(),
+            pending: Notify::new(),
+            format,
+            sink: to_stdout,
+        }
+    }
+
+    /// Buffers one line for a request answered at `now`: in text
+    /// `METHOD PATH STATUS DURATIONms`, e.g. `GET /api/time 200 0.031ms`.
+    pub fn record(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        duration: Duration,
+        now: SystemTime,
+    ) {
         let micros = duration.as_micros();
+        let (ms, frac) = (micros / 1000, micros % 1000);
+        let status = status.as_u16();
         let mut buffer = self.lock();
         let was_empty = buffer.is_empty();
         // Writing to a Vec cannot fail.
-        let _ = writeln!(
-            buffer,
-            "{method} {path} {} {}.{:03}ms",
-            status.as_u16(),
-            micros / 1000,
-            micros % 1000
-        );
+        let _ = match self.format {
+            LogFormat::Text => writeln!(buffer, "{method} {path} {status} {ms}.{frac:03}ms"),
+            LogFormat::Json => writeln!(
+                buffer,
+                r#"{{"time":"{}","level":"info","msg":"request","method":"{}","path":"{}","status":{status},"duration_ms":{ms}.{frac:03}}}"#,
+                MoscowTime::at(now),
+                JsonStr(method.as_str()),
+                JsonStr(path),
+            ),
+        };
         if buffer.len() >= FLUSH_BYTES {
             self.write_out(&mut buffer);
         } else if was_empty {
@@ -90,22 +132,72 @@ fn to_stdout(lines: &[u8]) {
     let _ = std::io::stdout().lock().write_all(lines);
 }
 
-/// Writes one line to stderr.
+/// Writes one error line to stderr.
 pub fn error(message: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "moscow-time: {message}");
+    line(&mut std::io::stderr().lock(), "error", message);
+}
+
+/// Writes one warning to stderr: something the server survived, such as shedding.
+pub fn warn(message: fmt::Arguments<'_>) {
+    line(&mut std::io::stderr().lock(), "warn", message);
 }
 
 /// Logs why a connection ended with an error, unless it is just a client
 /// hanging up early, which is routine and would only add noise.
 pub fn connection_error(err: &hyper::Error) {
-    if !err.is_incomplete_message() {
-        error(format_args!("connection error: {err}"));
+    if err.is_incomplete_message() {
+        return;
+    }
+    // hyper's message names the step ("error writing a body"); the cause says why.
+    match std::error::Error::source(err) {
+        Some(cause) => error(format_args!("connection error: {err}: {cause}")),
+        None => error(format_args!("connection error: {err}")),
     }
 }
 
 /// Writes a start-up or shutdown notice to stdout.
 pub fn info(message: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stdout().lock(), "moscow-time: {message}");
+    line(&mut std::io::stdout().lock(), "info", message);
+}
+
+/// One notice or error line in the format set by [`set_format`]. A closed
+/// stream is ignored: logging must never take the server down.
+fn line(out: &mut impl std::io::Write, level: &str, message: fmt::Arguments<'_>) {
+    let _ = if JSON_LINES.load(Ordering::Relaxed) {
+        let message = message.to_string();
+        writeln!(
+            out,
+            r#"{{"time":"{}","level":"{level}","msg":"{}"}}"#,
+            MoscowTime::at(SystemTime::now()),
+            JsonStr(&message)
+        )
+    } else {
+        writeln!(out, "moscow-time: {message}")
+    };
+}
+
+/// A string's contents escaped for a JSON string literal (RFC 8259).
+struct JsonStr<'a>(&'a str);
+
+impl fmt::Display for JsonStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        // Copy runs of plain characters in one go; escape the rest.
+        while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c < ' ') {
+            f.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            match c {
+                '"' => f.write_str("\\\""),
+                '\\' => f.write_str("\\\\"),
+                '\n' => f.write_str("\\n"),
+                '\r' => f.write_str("\\r"),
+                '\t' => f.write_str("\\t"),
+                _ => write!(f, "\\u{:04x}", u32::from(c)),
+            }?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        f.write_str(rest)
+    }
 }
 
 #[cfg(test)]
@@ -120,12 +212,14 @@ mod tests {
             "/api/time",
             StatusCode::OK,
             Duration::from_micros(1500),
+            SystemTime::now(),
         );
         log.record(
             &Method::POST,
             "/",
             StatusCode::METHOD_NOT_ALLOWED,
             Duration::from_nanos(999),
+            SystemTime::now(),
         );
         assert_eq!(
             String::from_utf8(log.lock().clone()).unwrap(),
@@ -141,9 +235,35 @@ mod tests {
         };
         let path = "/".repeat(1000);
         for _ in 0..(FLUSH_BYTES / 1000) {
-            log.record(&Method::GET, &path, StatusCode::NOT_FOUND, Duration::ZERO);
+            log.record(
+                &Method::GET,
+                &path,
+                StatusCode::NOT_FOUND,
+                Duration::ZERO,
+                SystemTime::now(),
+            );
         }
         // The record that crossed 32 KiB wrote everything out.
         assert!(log.lock().len() < FLUSH_BYTES, "{}", log.lock().len());
+    }
+
+    #[test]
+    fn json_lines_escape_what_json_must() {
+        let log = AccessLog::new(LogFormat::Json);
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_709_049_123);
+        log.record(
+            &Method::GET,
+            "/a\"b\\c\u{1}",
+            StatusCode::NOT_FOUND,
+            Duration::from_micros(31),
+            at,
+        );
+        assert_eq!(
+            String::from_utf8(log.lock().clone()).unwrap(),
+            r#"{"time":"2026-11-26T19:04:09.123+03:00","level":"info","msg":"request","method":"GET","path":"/a\"b\\c\u0001","status":404,"duration_ms":0.031}"#
+                .to_owned()
+                + "\n"
+        );
+        assert_eq!(JsonStr("tab\there\n").to_string(), "tab\\there\\n");
     }
 }

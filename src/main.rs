@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use moscow_time::config::{Config, SETTINGS};
 use moscow_time::{healthcheck, log, server, shutdown};
-use tokio::net::TcpListener;
 
 /// Exit codes: 0 success, 1 runtime failure (bind, unhealthy), 2 usage or config error.
 const FAILURE: u8 = 1;
@@ -45,6 +44,7 @@ fn serve() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    log::set_format(config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -54,7 +54,7 @@ fn serve() -> ExitCode {
     };
     runtime.block_on(async {
         let addr = config.listen_addr();
-        let listener = match TcpListener::bind(addr).await {
+        let listener = match server::bind(addr) {
             Ok(listener) => listener,
             Err(err) => {
                 log::error(format_args!("failed to bind {addr}: {err}"));

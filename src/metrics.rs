@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper::{Method, StatusCode};
 
-use crate::routes::Route;
+use crate::route::Route;
 
 /// Counter of answered requests, by method, path and status.
 const REQUESTS_TOTAL: &str = "http_requests_total";
@@ -16,6 +16,37 @@ const REQUEST_DURATION: &str = "http_request_duration_seconds";
 const PROCESS_START_TIME: &str = "process_start_time_seconds";
 /// Pseudo-metric carrying the version as a label; always 1.
 const BUILD_INFO: &str = "moscow_time_build_info";
+/// Counter of connections closed to make room for new ones, by reason.
+const CONNECTIONS_SHED: &str = "moscow_time_connections_shed_total";
+/// Counter of connections closed because their response made no progress.
+const WRITE_TIMEOUTS: &str = "moscow_time_write_timeouts_total";
+/// Gauge: connections open now.
+const CONNECTIONS_OPEN: &str = "moscow_time_connections_open";
+
+/// Why a connection was shed: the `reason` label, bounded by the type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shed {
+    /// Accepted, but had not sent a byte.
+    Fresh,
+    /// Keep-alive, waiting for its next request.
+    Idle,
+    /// New, and closed at once: every open connection was busy.
+    Refused,
+}
+
+impl Shed {
+    /// Every reason, in `as usize` order.
+    pub const ALL: [Shed; 3] = [Shed::Fresh, Shed::Idle, Shed::Refused];
+
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Shed::Fresh => "fresh",
+            Shed::Idle => "idle",
+            Shed::Refused => "refused",
+        }
+    }
+}
 
 /// `method` label values. Clients can send any method token, so every method
 /// we do not serve shares one value and cannot create new series.
@@ -37,6 +68,9 @@ pub struct Metrics {
     /// Per-bucket (not cumulative) counts; the last slot is above every bound.
     buckets: [AtomicU64; BUCKETS.len() + 1],
     duration_sum_ns: AtomicU64,
+    shed: [AtomicU64; Shed::ALL.len()],
+    write_timeouts: AtomicU64,
+    connections_open: AtomicU64,
 }
 
 impl Metrics {
@@ -47,7 +81,35 @@ impl Metrics {
             requests: [const { AtomicU64::new(0) }; SERIES],
             buckets: [const { AtomicU64::new(0) }; BUCKETS.len() + 1],
             duration_sum_ns: AtomicU64::new(0),
+            shed: [const { AtomicU64::new(0) }; Shed::ALL.len()],
+            write_timeouts: AtomicU64::new(0),
+            connections_open: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one shed connection.
+    pub fn record_shed(&self, reason: Shed) {
+        self.shed[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// How many connections were shed for `reason` so far.
+    pub fn shed_count(&self, reason: Shed) -> u64 {
+        self.shed[reason as usize].load(Relaxed)
+    }
+
+    /// Counts one connection closed by the write timeout.
+    pub fn record_write_timeout(&self) {
+        self.write_timeouts.fetch_add(1, Relaxed);
+    }
+
+    /// One more connection is open.
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Relaxed);
+    }
+
+    /// One connection fewer is open.
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Relaxed);
     }
 
     /// Counts one answered request and its duration.
@@ -66,7 +128,7 @@ impl Metrics {
 
     /// The metrics in Prometheus text format 0.0.4, in a fixed order.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(2048);
+        let mut out = String::with_capacity(4096);
         // Writing to a String cannot fail, so the results of writeln! are ignored.
         let _ = writeln!(
             out,
@@ -113,6 +175,31 @@ impl Metrics {
             "{REQUEST_DURATION}_bucket{{le=\"+Inf\"}} {cumulative}\n\
              {REQUEST_DURATION}_sum {sum}\n\
              {REQUEST_DURATION}_count {cumulative}"
+        );
+
+        let _ = writeln!(
+            out,
+            "# HELP {CONNECTIONS_SHED} Connections closed to make room at the connection or descriptor limit, by reason.\n\
+             # TYPE {CONNECTIONS_SHED} counter"
+        );
+        for reason in Shed::ALL {
+            let _ = writeln!(
+                out,
+                "{CONNECTIONS_SHED}{{reason=\"{}\"}} {}",
+                reason.label(),
+                self.shed_count(reason)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP {WRITE_TIMEOUTS} Connections closed because their response made no progress for WRITE_TIMEOUT_MS.\n\
+             # TYPE {WRITE_TIMEOUTS} counter\n\
+             {WRITE_TIMEOUTS} {}\n\
+             # HELP {CONNECTIONS_OPEN} Connections open now.\n\
+             # TYPE {CONNECTIONS_OPEN} gauge\n\
+             {CONNECTIONS_OPEN} {}",
+            self.write_timeouts.load(Relaxed),
+            self.connections_open.load(Relaxed)
         );
 
         let start = self

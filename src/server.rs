@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use hyper::body::Incoming;
@@ -12,103 +12,123 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::config::Config;
+use crate::connections::{Connections, Registration, Tracked};
 use crate::log::{self, AccessLog};
-use crate::metrics::Metrics;
-use crate::routes::{self, Body, Route};
+use crate::route::Route;
+use crate::routes::{self, Body};
+use crate::state::State;
 
 /// Largest request head (request line and headers) we read; a larger one gets
 /// 431 (or 414 for a long URI) from hyper and the connection is closed.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Accept queue length asked of the kernel.
+const LISTEN_BACKLOG: u32 = 4096;
 /// Pause after an accept error that is not about one connection (such as
 /// EMFILE), so a full fd table does not turn the loop into a busy spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Pause after shedding for descriptors, while the shed connections close.
+const SHED_PAUSE: Duration = Duration::from_millis(1);
+/// Accept errors of the same kind are logged at most this often.
+const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What every connection shares.
-pub struct State {
-    /// Request counters for `/metrics`.
-    pub metrics: Metrics,
-    /// One line per request, on stdout.
-    pub access_log: AccessLog,
-    ready: AtomicBool,
-}
-
-impl State {
-    /// A ready server with empty metrics.
-    pub fn new() -> Self {
-        Self {
-            metrics: Metrics::new(),
-            access_log: AccessLog::default(),
-            ready: AtomicBool::new(true),
-        }
-    }
-
-    /// True until shutdown begins.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-
-    /// Makes `/readyz` answer 503 from now on.
-    pub fn begin_shutdown(&self) {
-        self.ready.store(false, Ordering::Relaxed);
-    }
-}
-
-impl Default for State {
-    fn default() -> Self {
-        Self::new()
-    }
+/// Binds `addr` with a deep accept queue (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default). Under a flood of connections a
+/// SYN that finds the queue full is dropped, and its client waits a second
+/// to try again; tokio's default of 1024 overflowed under 1,000 flooders.
+///
+/// # Errors
+/// The address cannot be bound (in use, not local, no permission).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std and tokio do: restart without waiting for TIME_WAIT to pass.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then drains
 /// in-flight requests for at most `config.shutdown_grace`.
 pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<Output = ()>) {
-    let state = Arc::new(State::new());
+    let state = Arc::new(State::with_access_log(AccessLog::new(config.log_format)));
+    let connections = Arc::new(Connections::new(Arc::clone(&state), config));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         // SECURITY: slowloris guard. Without a timer hyper applies no timeout
-        // at all, and a slow client could also hold up the drain.
+        // at all, and a slow client could also hold up the drain. hyper also
+        // runs this timer while a keep-alive connection waits for its next request.
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
+    let http = Arc::new(http);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    let log_flusher = tokio::spawn({
-        let state = Arc::clone(&state);
-        async move { state.access_log.flush_periodically().await }
-    });
+    let background = [
+        tokio::spawn({
+            let state = Arc::clone(&state);
+            async move { state.access_log.flush_periodically().await }
+        }),
+        tokio::spawn({
+            let connections = Arc::clone(&connections);
+            async move { connections.sweep_periodically().await }
+        }),
+    ];
+    let mut last_accept_error: Option<Instant> = None;
 
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => stream,
                 Err(err) => {
-                    log::error(format_args!("accept failed: {err}"));
-                    if is_resource_exhaustion(&err) {
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    let exhausted = is_resource_exhaustion(&err);
+                    // A full descriptor table fails every accept: say so once a second.
+                    if !exhausted
+                        || last_accept_error.is_none_or(|at| at.elapsed() >= ACCEPT_ERROR_LOG_INTERVAL)
+                    {
+                        log::error(format_args!("accept failed: {err}"));
+                        last_accept_error = Some(Instant::now());
+                    }
+                    if exhausted {
+                        // Close the oldest idle connections to free descriptors;
+                        // back off only when there are none.
+                        let pause = if connections.make_descriptors() { SHED_PAUSE } else { ACCEPT_BACKOFF };
+                        tokio::time::sleep(pause).await;
                     }
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        if !connections.make_room() {
+            // At the limit with every connection busy: closing the new one at
+            // once tells its client more than leaving it in the backlog.
+            connections.refused();
+            drop(stream);
+            continue;
+        }
         // Responses are single writes; do not let Nagle delay them.
         let _ = stream.set_nodelay(true);
-        let state = Arc::clone(&state);
-        let service = service_fn(move |req| handle(&req, &state));
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                log::connection_error(&err);
-            }
-        });
+        tokio::spawn(serve(
+            stream,
+            connections.register(),
+            Arc::clone(&http),
+            graceful.watcher(),
+            Arc::clone(&state),
+            config.header_read_timeout,
+        ));
     }
 
     state.begin_shutdown();
     // Stop accepting new connections.
     drop(listener);
+    // Connections that have not sent a byte have nothing to finish.
+    connections.close_fresh();
     // Ask open connections to finish their current request; idle ones close now.
     let drained = graceful.shutdown();
     // Wait for them, but never longer than the grace period.
@@ -121,22 +141,59 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
             config.shutdown_grace.as_millis()
         ));
     }
-    log_flusher.abort();
+    for task in background {
+        task.abort();
+    }
     state.access_log.flush();
+}
+
+/// Serves one connection until it ends, times out or is shed.
+async fn serve(
+    stream: TcpStream,
+    registration: Registration,
+    http: Arc<http1::Builder>,
+    watcher: Watcher,
+    state: Arc<State>,
+    header_read_timeout: Duration,
+) {
+    let closed = registration.close_signal();
+    // Wait for the first byte before hyper allocates its buffers. Measured
+    // (bench/stress.py, "silent"), this does not yet spare silent connections
+    // hyper's buffers: the wait returns at once; to be found out why.
+    tokio::select! {
+        readable = stream.readable() => if readable.is_err() { return },
+        () = closed.notified() => return,
+        () = tokio::time::sleep(header_read_timeout) => return,
+    }
+    let service = service_fn(move |req| handle(&req, &state));
+    let io = TokioIo::new(Tracked::new(stream, registration));
+    // Boxed so that the task of a fresh connection stays small.
+    let conn = Box::pin(watcher.watch(http.serve_connection(io, service)));
+    tokio::select! {
+        served = conn => if let Err(err) = served {
+            log::connection_error(&err);
+        },
+        () = closed.notified() => {}
+    }
 }
 
 /// Answers one request, then counts and logs it.
 fn handle(req: &Request<Incoming>, state: &State) -> Ready<Result<Response<Body>, Infallible>> {
     let started = Instant::now();
+    let now = SystemTime::now();
     let route = Route::from_path(req.uri().path());
-    let response = routes::respond(req.method(), route, state, SystemTime::now());
+    let response = routes::respond(req.method(), route, state, now);
     let elapsed = started.elapsed();
     state
         .metrics
         .record(req.method(), route, response.status(), elapsed);
-    state
-        .access_log
-        .record(req.method(), req.uri().path(), response.status(), elapsed);
+    state.access_log.record(
+        req.method(),
+        req.uri().path(),
+        response.status(),
+        elapsed,
+        now,
+    );
     ready(Ok(response))
 }
 

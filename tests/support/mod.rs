@@ -55,6 +55,11 @@ pub async fn start() -> TestServer {
 /// Starts the server with `config`, on a random loopback port.
 pub async fn start_with(config: Config) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener, config)
+}
+
+/// Starts the server with `config` on `listener`.
+pub fn start_on(listener: tokio::net::TcpListener, config: Config) -> TestServer {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -177,6 +182,10 @@ pub fn command() -> Command {
         "HOST",
         "HEADER_READ_TIMEOUT_MS",
         "SHUTDOWN_GRACE_MS",
+        "WRITE_TIMEOUT_MS",
+        "KEEPALIVE_TIMEOUT_MS",
+        "MAX_CONNECTIONS",
+        "LOG_FORMAT",
     ] {
         cmd.env_remove(var);
     }
@@ -204,7 +213,9 @@ pub async fn spawn_command(mut cmd: Command, env: &[(&str, &str)]) -> Binary {
         .rsplit_once("listening on http://")
         .unwrap_or_else(|| panic!("no listening line, got {line:?}"))
         .1
-        .trim()
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .next()
+        .unwrap()
         .parse()
         .unwrap();
     Binary {

@@ -1,0 +1,429 @@
+//! Open connections: what each one is doing, a limit on how many, shedding
+//! the ones a client loses nothing by, and the write timeout.
+//!
+//! Every connection has a [`Slot`] that says whether it is fresh (accepted,
+//! not a byte received yet), busy (a request is being read or answered) or
+//! idle (its last response written, no byte of the next request yet). At the
+//! connection limit, or when accept runs out of descriptors, the oldest fresh
+//! and idle connections are closed to make room, the way nginx reuses
+//! keep-alive connections: no request is lost, a real client just reconnects,
+//! and a flood of connections that send nothing cannot lock honest clients out.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::{Instant, Sleep};
+
+use crate::config::Config;
+use crate::log;
+use crate::metrics::Shed;
+use crate::state::State;
+
+/// Accepted; not a byte received yet.
+const FRESH: u8 = 0;
+/// Reading a request or writing a response.
+const BUSY: u8 = 1;
+/// Response written; waiting for the next request.
+const IDLE: u8 = 2;
+/// Told to close; its task drops it at its next wake-up.
+const CLOSING: u8 = 3;
+
+/// Connections shed at once, at most; nginx frees up to 32 at a time too.
+const MAX_SHED_BATCH: usize = 32;
+/// Shedding is logged at most this often, with the counts since the last line.
+const SHED_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The registry of open connections.
+pub struct Connections {
+    state: Arc<State>,
+    limit: usize,
+    write_timeout: Duration,
+    keepalive_timeout: Duration,
+    epoch: Instant,
+    slots: Mutex<Slab>,
+    /// Connections open, and how many of them are closing.
+    open: AtomicUsize,
+    closing: AtomicUsize,
+    /// Wakes the sweeper, which sleeps while there is nothing to sweep.
+    wake: Notify,
+    /// Shed since the last log line, by [`Shed`] reason.
+    unlogged: [AtomicU64; Shed::ALL.len()],
+}
+
+/// Slots by index, reusing freed ones.
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Arc<Slot>>>,
+    free: Vec<usize>,
+}
+
+/// What one connection is doing, and how to tell it to close.
+struct Slot {
+    state: AtomicU8,
+    /// When it became fresh or idle, in ms since [`Connections::epoch`].
+    since_ms: AtomicU64,
+    close: Notify,
+}
+
+impl Connections {
+    /// A registry with the limit and timeouts of `config`.
+    pub fn new(state: Arc<State>, config: &Config) -> Self {
+        Self {
+            state,
+            limit: config.connection_limit(),
+            write_timeout: config.write_timeout,
+            keepalive_timeout: config.keepalive_timeout,
+            epoch: Instant::now(),
+            slots: Mutex::default(),
+            open: AtomicUsize::new(0),
+            closing: AtomicUsize::new(0),
+            wake: Notify::new(),
+            unlogged: [const { AtomicU64::new(0) }; Shed::ALL.len()],
+        }
+    }
+
+    /// The most connections open at once.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Adds a fresh connection.
+    pub fn register(self: &Arc<Self>) -> Registration {
+        let slot = Arc::new(Slot {
+            state: AtomicU8::new(FRESH),
+            since_ms: AtomicU64::new(self.now_ms()),
+            close: Notify::new(),
+        });
+        let index = {
+            let mut slab = self.lock();
+            let slot = Some(Arc::clone(&slot));
+            if let Some(index) = slab.free.pop() {
+                slab.slots[index] = slot;
+                index
+            } else {
+                slab.slots.push(slot);
+                slab.slots.len() - 1
+            }
+        };
+        if self.open.fetch_add(1, Relaxed) == 0 {
+            self.wake.notify_one();
+        }
+        self.state.metrics.connection_opened();
+        Registration {
+            connections: Arc::clone(self),
+            slot,
+            index,
+        }
+    }
+
+    /// Makes room for one more connection: true if there is room (now or as
+    /// soon as the connections shed for it have closed), false if the limit
+    /// is reached and every connection is busy, so the new one must go.
+    pub fn make_room(&self) -> bool {
+        let active = self.open.load(Relaxed) - self.closing.load(Relaxed);
+        active < self.limit || self.shed_oldest() > 0
+    }
+
+    /// Counts a new connection closed at once because every other was busy.
+    pub fn refused(&self) {
+        self.count_shed(Shed::Refused);
+    }
+
+    /// Accept ran out of descriptors: sheds a batch of the oldest fresh and
+    /// idle connections, unless some are closing already. False if there is
+    /// nothing to wait for, so the caller should back off.
+    pub fn make_descriptors(&self) -> bool {
+        self.closing.load(Relaxed) > 0 || self.shed_oldest() > 0
+    }
+
+    /// Closes the connections that have not sent a byte: at shutdown, hyper's
+    /// graceful drain only knows the ones it serves.
+    pub fn close_fresh(&self) {
+        for slot in self.lock().slots.iter().flatten() {
+            self.close(slot, FRESH);
+        }
+    }
+
+    /// Closes idle keep-alive connections after `KEEPALIVE_TIMEOUT_MS` and
+    /// logs shedding (at most once a second); sleeps while nothing is open.
+    pub async fn sweep_periodically(&self) {
+        let tick = (self.keepalive_timeout / 4).clamp(Duration::from_millis(10), SHED_LOG_INTERVAL);
+        let mut last_log: Option<Instant> = None;
+        loop {
+            if self.open.load(Relaxed) == 0 && self.unlogged_total() == 0 {
+                self.wake.notified().await;
+            }
+            tokio::time::sleep(tick).await;
+            self.close_expired_idle();
+            if last_log.is_none_or(|at| at.elapsed() >= SHED_LOG_INTERVAL) && self.log_shed() {
+                last_log = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Sheds up to a batch of the fresh and idle connections that have waited
+    /// longest: a flood's connections are older than an honest client's
+    /// fresh one, which sends its request at once. Returns how many.
+    fn shed_oldest(&self) -> usize {
+        let batch = (self.limit / 32).clamp(1, MAX_SHED_BATCH);
+        let slab = self.lock();
+        let mut oldest: Vec<(u64, &Arc<Slot>)> = slab
+            .slots
+            .iter()
+            .flatten()
+            .filter(|slot| matches!(slot.state.load(Relaxed), FRESH | IDLE))
+            .map(|slot| (slot.since_ms.load(Relaxed), slot))
+            .collect();
+        if oldest.len() > batch {
+            oldest.select_nth_unstable_by_key(batch - 1, |&(since, _)| since);
+            oldest.truncate(batch);
+        }
+        oldest
+            .into_iter()
+            .filter(|(_, slot)| {
+                let shed = if self.close(slot, FRESH) {
+                    Shed::Fresh
+                } else if self.close(slot, IDLE) {
+                    Shed::Idle
+                } else {
+                    return false;
+                };
+                self.count_shed(shed);
+                true
+            })
+            .count()
+    }
+
+    fn close_expired_idle(&self) {
+        let Some(cutoff) = self
+            .now_ms()
+            .checked_sub(u64::try_from(self.keepalive_timeout.as_millis()).unwrap_or(u64::MAX))
+        else {
+            return;
+        };
+        for slot in self.lock().slots.iter().flatten() {
+            if slot.state.load(Relaxed) == IDLE && slot.since_ms.load(Relaxed) <= cutoff {
+                self.close(slot, IDLE);
+            }
+        }
+    }
+
+    /// Tells `slot` to close if it is still in state `was`.
+    fn close(&self, slot: &Slot, was: u8) -> bool {
+        if slot
+            .state
+            .compare_exchange(was, CLOSING, Relaxed, Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.closing.fetch_add(1, Relaxed);
+        slot.close.notify_one();
+        true
+    }
+
+    fn count_shed(&self, reason: Shed) {
+        self.state.metrics.record_shed(reason);
+        self.unlogged[reason as usize].fetch_add(1, Relaxed);
+        self.wake.notify_one();
+    }
+
+    fn unlogged_total(&self) -> u64 {
+        self.unlogged.iter().map(|n| n.load(Relaxed)).sum()
+    }
+
+    /// Logs what was shed since the last line, if anything.
+    fn log_shed(&self) -> bool {
+        let [fresh, idle, refused] = self.unlogged.each_ref().map(|n| n.swap(0, Relaxed));
+        if fresh + idle + refused == 0 {
+            return false;
+        }
+        log::warn(format_args!(
+            "at the limit of {} connections: shed {} that had sent nothing and {} idle, \
+             refused {} new (all busy)",
+            self.limit, fresh, idle, refused
+        ));
+        true
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slab> {
+        // Every update leaves the slab consistent: a panic cannot break it.
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One connection's place in the registry; leaving drops it.
+pub struct Registration {
+    connections: Arc<Connections>,
+    slot: Arc<Slot>,
+    index: usize,
+}
+
+/// Tells a connection's task that the connection is to close.
+pub struct CloseSignal(Arc<Slot>);
+
+impl CloseSignal {
+    /// Resolves once the connection is told to close.
+    pub async fn notified(&self) {
+        self.0.close.notified().await;
+    }
+}
+
+impl Registration {
+    /// The signal that this connection is to close; it outlives the registration.
+    pub fn close_signal(&self) -> CloseSignal {
+        CloseSignal(Arc::clone(&self.slot))
+    }
+
+    /// Moves to `state` unless the connection is closing; false if it is.
+    fn mark(&self, state: u8) -> bool {
+        let current = self.slot.state.load(Relaxed);
+        // Only the shedder changes the state behind our back, and only to CLOSING.
+        current == state
+            || (current != CLOSING
+                && self
+                    .slot
+                    .state
+                    .compare_exchange(current, state, Relaxed, Relaxed)
+                    .is_ok())
+    }
+
+    fn mark_idle(&self) {
+        self.slot.since_ms.store(self.connections.now_ms(), Relaxed);
+        self.mark(IDLE);
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let connections = &self.connections;
+        {
+            let mut slab = connections.lock();
+            slab.slots[self.index] = None;
+            slab.free.push(self.index);
+        }
+        if self.slot.state.load(Relaxed) == CLOSING {
+            connections.closing.fetch_sub(1, Relaxed);
+        }
+        connections.open.fetch_sub(1, Relaxed);
+        connections.state.metrics.connection_closed();
+    }
+}
+
+/// A connection's socket as hyper sees it: reads and writes tell the slot
+/// what the connection is doing, and a write that makes no progress for
+/// `WRITE_TIMEOUT_MS` fails, which ends the connection.
+pub struct Tracked {
+    stream: TcpStream,
+    registration: Registration,
+    /// Armed while a write is blocked; reset by any progress.
+    stalled: Option<Pin<Box<Sleep>>>,
+    /// Bytes written since the connection last went idle.
+    wrote: bool,
+}
+
+impl Tracked {
+    pub fn new(stream: TcpStream, registration: Registration) -> Self {
+        Self {
+            stream,
+            registration,
+            stalled: None,
+            wrote: false,
+        }
+    }
+
+    fn write_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(result) = write(Pin::new(&mut self.stream), cx) {
+            self.stalled = None;
+            self.wrote |= matches!(result, Ok(n) if n > 0);
+            return Poll::Ready(result);
+        }
+        // Blocked on a client that does not read: busy, not idle, and on the clock.
+        self.registration.mark(BUSY);
+        let timeout = self.registration.connections.write_timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        ready!(stalled.as_mut().poll(cx));
+        self.registration
+            .connections
+            .state
+            .metrics
+            .record_write_timeout();
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "write timeout: the client stopped reading",
+        )))
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+        if buf.filled().len() > before && !this.registration.mark(BUSY) {
+            // Shed while these bytes were on their way: it is closing anyway.
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .write_with(cx, |stream, cx| stream.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .write_with(cx, |stream, cx| stream.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    /// hyper flushes after each response: one written in full is the moment
+    /// the connection goes idle (and its keep-alive clock starts).
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(Pin::new(&mut this.stream).poll_flush(cx))?;
+        if std::mem::take(&mut this.wrote) {
+            this.registration.mark_idle();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
