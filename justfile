@@ -4,10 +4,6 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 bin := "moscow-time"
 variants := "alpine distroless scratch"
-# Static glibc here (`+crt-static`); with the musl target installed use
-# `TARGET=x86_64-unknown-linux-musl just build`.
-target := env("TARGET", "x86_64-unknown-linux-gnu")
-release := "target" / target / "release"
 tools := justfile_directory() / ".tools/bin"
 export PATH := tools + ":" + env("PATH")
 
@@ -15,22 +11,10 @@ export PATH := tools + ":" + env("PATH")
 default:
     @just --list --unsorted
 
-# build the fully static release binary and prove it is static
+# build the release binary the images ship (static-pie musl; TARGET=x86_64-unknown-linux-gnu: static glibc)
 [group('build')]
 build:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    # RUSTFLAGS with an explicit --target reach only target crates, so
-    # proc-macros still build as shared objects.
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target {{ target }}
-    binary={{ release }}/{{ bin }}
-    if readelf -d "$binary" | grep -q NEEDED; then
-        echo "error: $binary needs shared libraries:" >&2
-        readelf -d "$binary" | grep NEEDED >&2
-        exit 1
-    fi
-    file "$binary" | grep -q 'static' || { echo "error: $binary is not statically linked" >&2; exit 1; }
-    echo "$binary: static, $(stat -c %s "$binary") bytes"
+    musl/build.sh --bin {{ bin }}
 
 # build one image: alpine, distroless or scratch
 [group('build')]
@@ -53,7 +37,7 @@ lint: _tools
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
-    shellcheck --external-sources tests/*.sh tests/images/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
+    shellcheck --external-sources tests/*.sh tests/images/*.sh bench/*.sh musl/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
         .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
     @tests/runtime-deps.sh
 
