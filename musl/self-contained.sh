@@ -5,7 +5,8 @@
 #
 #   musl/self-contained.sh x86_64-unknown-linux-musl DIR
 #
-#   rcrt1.o crt1.o crti.o crtn.o libc.a   musl-dev (musl-dev:arm64 for aarch64)
+#   rcrt1.o crt1.o crti.o crtn.o libc.a   musl-dev (musl-dev:arm64 for aarch64), and its
+#   libdl.a libpthread.a                  empty archives, which LLVM libunwind asks for (lld)
 #   crtbeginS.o crtendS.o crtbegin.o ...  gcc (gcc-aarch64-linux-gnu for aarch64 on amd64)
 #   libunwind.a                           LLVM's, libunwind-14-dev (for a foreign
 #                                         architecture unpacked into
@@ -32,7 +33,7 @@ else
 fi
 
 mkdir -p "$dir"
-for file in "$musl/rcrt1.o" "$musl/crt1.o" "$musl/crti.o" "$musl/crtn.o" "$musl/libc.a" \
+for file in "$musl/rcrt1.o" "$musl/crt1.o" "$musl/crti.o" "$musl/crtn.o" "$musl/libc.a" "$musl/libdl.a" "$musl/libpthread.a" \
     "$gcc/crtbeginS.o" "$gcc/crtendS.o" "$gcc/crtbegin.o" "$gcc/crtend.o" "$unwind"; do
     [ -f "$file" ] || { echo "self-contained.sh: $file not found" >&2; exit 1; }
     cp -L "$file" "$dir/"
