@@ -16,12 +16,12 @@ default:
 build:
     musl/build.sh --bin {{ bin }}
 
-# build one image: alpine, distroless or scratch
+# build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch
 [group('build')]
 image VARIANT: _podman
     tests/images/build.sh {{ VARIANT }}
 
-# build all three images
+# build all three images for amd64 and arm64 (ARCHS=amd64 just images: one architecture)
 [group('build')]
 images: (image "alpine") (image "distroless") (image "scratch")
 
@@ -38,7 +38,7 @@ lint: _tools
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
     shellcheck --external-sources tests/*.sh tests/images/*.sh bench/*.sh musl/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
-        .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
+        .ci/stand-ins/addgroup .ci/stand-ins/rustup .ci/stand-ins/setup-rust-musl
     @tests/runtime-deps.sh
 
 # every test: lint, unit and integration tests, then the images
@@ -84,7 +84,8 @@ bench-images: _podman
 clean:
     cargo clean
     rm -rf .tools
-    -podman rmi --ignore localhost/{{ bin }}:alpine localhost/{{ bin }}:distroless localhost/{{ bin }}:scratch
+    -for v in {{ variants }}; do podman manifest rm localhost/{{ bin }}:$v-multiarch 2>/dev/null; \
+        podman rmi --ignore localhost/{{ bin }}:$v localhost/{{ bin }}:$v-amd64 localhost/{{ bin }}:$v-arm64; done
 
 # install hadolint, container-structure-test and dive into .tools/ on first use
 _tools:
