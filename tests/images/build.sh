@@ -89,14 +89,18 @@ for arch in "${archs[@]}"; do
     # Pull a pinned base the first time. Bases all present locally are used
     # as they are: podman 4.3 with --platform tries to pull a local arm64
     # image again (and fails without a registry) under --pull=missing.
+    # A local runtime base is passed by image ID: by name, podman 4.3 does
+    # not find a local arm64 image for a later stage ("image not known").
     pull=never
     for base in "${bases[@]}"; do
         per_arch=${base}_${arch^^}
-        if [[ -n ${!per_arch:-} ]]; then
-            platform_args+=(--build-arg "$base=${!per_arch}")
-        fi
         image=${!per_arch:-${!base:-$(sed -n "s/^ARG $base=//p" "$root/Containerfile.$variant")}}
-        podman image exists "$image" || pull=missing
+        if podman image exists "$image"; then
+            platform_args+=(--build-arg "$base=$(podman image inspect --format '{{.Id}}' "$image")")
+        else
+            pull=missing
+            [[ -n ${!per_arch:-} ]] && platform_args+=(--build-arg "$base=${!per_arch}")
+        fi
     done
     image=${BUILDER_IMAGE:-$(sed -n "s/^ARG BUILDER_IMAGE=//p" "$root/Containerfile.$variant")}
     podman image exists "$image" || pull=missing
