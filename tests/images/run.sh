@@ -76,7 +76,7 @@ build_stage() {
 same_build_stage() {
     local a
     a=$(build_stage Containerfile.scratch)
-    [[ $a == *"FROM \${BUILDER_IMAGE} AS build"* ]] || { echo "no build stage found in Containerfile.scratch"; return 1; }
+    [[ $a == *"FROM --platform=\${BUILDPLATFORM} \${BUILDER_IMAGE} AS build"* ]] || { echo "no build stage found in Containerfile.scratch"; return 1; }
     # echo "$(...)" trims trailing blank lines the same way "$a" did.
     # shellcheck disable=SC2005
     diff <(echo "$a") <(echo "$(build_stage Containerfile.alpine)") &&
