@@ -4,10 +4,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 bin := "moscow-time"
 variants := "alpine distroless scratch"
-# Static glibc here (`+crt-static`); with the musl target installed use
-# `TARGET=x86_64-unknown-linux-musl just build`.
-target := env("TARGET", "x86_64-unknown-linux-gnu")
-release := "target" / target / "release"
+# Where `just build` puts the binary (musl/build.sh: this machine's musl target).
+release := "target" / env("TARGET", arch() + "-unknown-linux-musl") / "release"
 tools := justfile_directory() / ".tools/bin"
 export PATH := tools + ":" + env("PATH")
 
@@ -15,29 +13,17 @@ export PATH := tools + ":" + env("PATH")
 default:
     @just --list --unsorted
 
-# build the fully static release binary and prove it is static
+# build the release binary the images ship (static-pie musl; TARGET=x86_64-unknown-linux-gnu: static glibc)
 [group('build')]
 build:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    # RUSTFLAGS with an explicit --target reach only target crates, so
-    # proc-macros still build as shared objects.
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target {{ target }}
-    binary={{ release }}/{{ bin }}
-    if readelf -d "$binary" | grep -q NEEDED; then
-        echo "error: $binary needs shared libraries:" >&2
-        readelf -d "$binary" | grep NEEDED >&2
-        exit 1
-    fi
-    file "$binary" | grep -q 'static' || { echo "error: $binary is not statically linked" >&2; exit 1; }
-    echo "$binary: static, $(stat -c %s "$binary") bytes"
+    musl/build.sh --bin {{ bin }}
 
-# build one image: alpine, distroless or scratch
+# build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch
 [group('build')]
 image VARIANT: _podman
     tests/images/build.sh {{ VARIANT }}
 
-# build all three images
+# build all three images for amd64 and arm64 (ARCHS=amd64 just images: one architecture)
 [group('build')]
 images: (image "alpine") (image "distroless") (image "scratch")
 
@@ -55,8 +41,8 @@ lint: _tools
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
     shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
-        deploy/seccomp/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
-        .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
+        deploy/seccomp/*.sh bench/*.sh musl/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
+        .ci/stand-ins/addgroup .ci/stand-ins/rustup .ci/stand-ins/setup-rust-musl
     @tests/runtime-deps.sh
     tests/kubernetes/run.sh manifests
 
@@ -133,7 +119,8 @@ bench-images: _podman
 clean:
     cargo clean
     rm -rf .tools
-    -podman rmi --ignore localhost/{{ bin }}:alpine localhost/{{ bin }}:distroless localhost/{{ bin }}:scratch
+    -for v in {{ variants }}; do podman manifest rm localhost/{{ bin }}:$v-multiarch 2>/dev/null; \
+        podman rmi --ignore localhost/{{ bin }}:$v localhost/{{ bin }}:$v-amd64 localhost/{{ bin }}:$v-arm64; done
 
 # install hadolint, container-structure-test and dive into .tools/ on first use
 _tools:

@@ -1,31 +1,34 @@
 #!/usr/bin/env bash
-# .ci/stand-ins.sh: build the three LOCAL base images that CI uses instead of
-# the upstream ones.
+# .ci/stand-ins.sh: build the LOCAL base images that CI uses instead of the
+# upstream ones: one builder (it runs on the build machine and cross-compiles)
+# and the two runtime bases for each of amd64 and arm64.
 #
 # Why: CI machines reach package registries (Debian, crates.io, ...) but no
 # container registry, so rust:alpine, distroless/cc and alpine cannot be
-# pulled. These stand-ins are made from Debian bookworm packages and this
-# machine's Rust toolchain, labelled as stand-ins, and tagged
-#   localhost/ci-stand-in/rust:1.95-bookworm      for rust:1.95.0-alpine3.23
-#   localhost/ci-stand-in/distroless-cc:debian12  for distroless/cc-debian12:nonroot
-#   localhost/ci-stand-in/alpine:busybox          for alpine:3.23
-# .ci/run passes them to the justfile as BUILDER_IMAGE, DISTROLESS_IMAGE and
-# ALPINE_IMAGE. Users never need them.
+# pulled. These stand-ins are made from Debian bookworm packages only,
+# labelled as stand-ins, and tagged
+#   localhost/ci-stand-in/rust:1.96-bookworm-musl      for rust:1.95.0-alpine3.23
+#   localhost/ci-stand-in/distroless-cc:debian12-ARCH  for distroless/cc-debian12:nonroot
+#   localhost/ci-stand-in/alpine:busybox-ARCH          for alpine:3.23
+# with ARCH amd64 and arm64 (the runtime bases are built for that architecture
+# from its Debian packages; nothing runs under emulation). .ci/run passes them
+# to the justfile as BUILDER_IMAGE, DISTROLESS_IMAGE_ARCH and ALPINE_IMAGE_ARCH.
+# Users never need them.
 #
 # Idempotent: an image is rebuilt only when its inputs (this script, the files
-# in .ci/stand-ins/, the host's rustc) change; FORCE=1 rebuilds anyway.
-# Downloads are cached in .ci/work/ (gitignored); from nothing it takes about
-# two minutes. Needs root, podman, debootstrap, dpkg-deb and apt lists
-# (apt-get update). All images get a fixed creation time (reproducibility).
+# in .ci/stand-ins/ and musl/) change; FORCE=1 rebuilds anyway. Downloads are
+# cached in .ci/work/ (gitignored). Needs root, podman, debootstrap, dpkg-deb
+# and apt lists with the arm64 architecture (dpkg --add-architecture arm64;
+# apt-get update). All images get a fixed creation time (reproducibility).
 set -euo pipefail
 
 script=$(realpath "$0")
 cd "$(dirname "$script")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
 
-readonly rust_image=localhost/ci-stand-in/rust:1.95-bookworm
+readonly rust_image=localhost/ci-stand-in/rust:1.96-bookworm-musl
 readonly distroless_image=localhost/ci-stand-in/distroless-cc:debian12
 readonly alpine_image=localhost/ci-stand-in/alpine:busybox
+read -r -a archs <<<"${ARCHS:-amd64 arm64}"
 
 readonly assets=.ci/stand-ins
 readonly work=.ci/work
@@ -34,12 +37,11 @@ readonly mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What gcr.io/distroless/cc-debian12 is made of.
 readonly distroless_debs=(base-files netbase tzdata ca-certificates libc6 libgcc-s1 libgomp1 libstdc++6 libssl3)
 
-sysroot=$(rustc --print sysroot)
-rust_version=$(rustc -vV | sed -n 's/^release: //p')
-if [[ $rust_version != 1.95.* ]]; then
-    echo "warning: host rustc is $rust_version, but $rust_image is tagged 1.95" >&2
-fi
-key=$({ cat "$script" "$assets"/*; rustc -vV; } | sha256sum | cut -c1-16)
+# The builder's packages beyond debootstrap's: Rust 1.96 (bookworm-security,
+# which debootstrap does not read) and arm64's musl and LLVM libunwind.
+readonly rust_debs=(rustc-web cargo-web rust-web-src libstd-rust-web-dev libstd-rust-web-1.96 libllvm22
+    musl-dev:arm64 libunwind-14-dev:arm64)
+key=$({ cat "$script" "$assets"/* musl/self-contained.sh; } | sha256sum | cut -c1-16)
 
 # up_to_date TAG: the image exists and was built from the current inputs.
 up_to_date() {
@@ -62,20 +64,22 @@ build() {
 
 # tar_rootfs DIR TARBALL: a deterministic tarball of a rootfs directory.
 tar_rootfs() {
-    tar --sort=name --numeric-owner --mtime="@$epoch" --exclude='./dev/*' \
+    tar --sort=name --numeric-owner --mtime="@$epoch" --exclude='./dev/*' --exclude='./proc/*' \
         -C "$1" -cf "$2" .
 }
 
-# deb PACKAGE: path of the cached .deb of PACKAGE (downloaded on first use).
+# deb PACKAGE[:ARCH]: path of the cached .deb of PACKAGE for ARCH (default
+# amd64; downloaded on first use).
 deb() {
-    local found
+    local found name=${1%%:*} arch=amd64
+    [[ $1 == *:* ]] && arch=${1#*:}
     mkdir -p "$work/debs"
-    found=$(compgen -G "$work/debs/${1}_*.deb" | tail -n 1 || true)
+    found=$(compgen -G "$work/debs/${name}_*_${arch}.deb" || compgen -G "$work/debs/${name}_*_all.deb" || true)
     if [[ -z $found ]]; then
-        (cd "$work/debs" && apt-get download -q -o APT::Sandbox::User=root "$1" >&2)
-        found=$(compgen -G "$work/debs/${1}_*.deb" | tail -n 1)
+        (cd "$work/debs" && apt-get download -q -o APT::Sandbox::User=root "$name:$arch" >&2)
+        found=$(compgen -G "$work/debs/${name}_*_${arch}.deb" || compgen -G "$work/debs/${name}_*_all.deb")
     fi
-    echo "$found"
+    tail -n 1 <<<"$found"
 }
 
 # ca_bundle ROOT: /etc/ssl/certs/ca-certificates.crt from the certificates of
@@ -86,40 +90,47 @@ ca_bundle() {
 }
 
 build_rust() {
-    local ctx=$work/rust
+    local ctx=$work/rust pkg
     if up_to_date "$rust_image"; then
         echo "$rust_image is up to date"
         return
     fi
     # The debootstrap rootfs is the slow part: cache it as a tarball.
-    if [[ ! -f $work/bookworm-builder.tar ]]; then
+    if [[ ! -f $work/bookworm-musl-builder.tar ]]; then
         rm -rf "$work/debootstrap"
         mkdir -p "$work"
-        debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates \
+        debootstrap --variant=minbase \
+            --include=gcc,libc6-dev,ca-certificates,musl-dev,lld-14,libunwind-14-dev,gcc-aarch64-linux-gnu,libcurl4,libgit2-1.5,libsqlite3-0,libssh2-1,libssl3,libedit2,libffi8,libxml2,libz3-4,libzstd1 \
             bookworm "$work/debootstrap" "$mirror"
+        # debootstrap can leave /proc mounted (binfmt-support's postinst).
+        umount "$work/debootstrap/proc" 2>/dev/null || true
         rm -rf "$work/debootstrap"/var/cache/apt/archives/*.deb "$work/debootstrap"/var/lib/apt/lists/*
-        tar_rootfs "$work/debootstrap" "$work/bookworm-builder.tar.part"
-        mv "$work/bookworm-builder.tar.part" "$work/bookworm-builder.tar"
+        tar_rootfs "$work/debootstrap" "$work/bookworm-musl-builder.tar.part"
+        mv "$work/bookworm-musl-builder.tar.part" "$work/bookworm-musl-builder.tar"
         rm -rf "$work/debootstrap"
     fi
     rm -rf "$ctx"
-    mkdir -p "$ctx"
-    ln "$work/bookworm-builder.tar" "$ctx/rootfs.tar"
-    cp "$assets/rustc-crt-static" "$ctx/"
+    mkdir -p "$ctx/debs"
+    ln "$work/bookworm-musl-builder.tar" "$ctx/rootfs.tar"
+    for pkg in "${rust_debs[@]}"; do
+        ln "$(deb "$pkg")" "$ctx/debs/"
+    done
+    cp "$assets/setup-rust-musl" "$assets/rustup" musl/self-contained.sh "$ctx/"
     cp /etc/ssl/certs/ca-certificates.crt "$ctx/host-ca-certificates.crt"
-    build "$rust_image" "$assets/Containerfile.rust" "$ctx" --build-context "toolchain=$sysroot"
+    build "$rust_image" "$assets/Containerfile.rust" "$ctx"
 }
 
+# build_distroless ARCH
 build_distroless() {
-    local ctx=$work/distroless root=$work/distroless/rootfs pkg file
-    if up_to_date "$distroless_image"; then
-        echo "$distroless_image is up to date"
+    local arch=$1 tag=$distroless_image-$1 ctx=$work/distroless-$1 root=$work/distroless-$1/rootfs pkg file
+    if up_to_date "$tag"; then
+        echo "$tag is up to date"
         return
     fi
     rm -rf "$ctx"
     mkdir -p "$root"
     for pkg in "${distroless_debs[@]}"; do
-        file=$(deb "$pkg")
+        file=$(deb "$pkg:$arch")
         dpkg-deb -x "$file" "$root"
     done
     ca_bundle "$root"
@@ -153,25 +164,29 @@ EOF
     fi
     tar_rootfs "$root" "$ctx/rootfs.tar"
     rm -rf "$root"
-    build "$distroless_image" "$assets/Containerfile.distroless" "$ctx"
+    build "$tag" "$assets/Containerfile.distroless" "$ctx" --platform "linux/$arch"
 }
 
+# build_alpine ARCH
 build_alpine() {
-    local ctx=$work/alpine root=$work/alpine/rootfs applet file
-    if up_to_date "$alpine_image"; then
-        echo "$alpine_image is up to date"
+    local arch=$1 tag=$alpine_image-$1 ctx=$work/alpine-$1 root=$work/alpine-$1/rootfs applet file
+    if up_to_date "$tag"; then
+        echo "$tag is up to date"
         return
     fi
     rm -rf "$ctx"
     mkdir -p "$root"
-    file=$(deb busybox-static)
+    file=$(deb "busybox-static:$arch")
     dpkg-deb -x "$file" "$ctx/deb"
     install -D -m 0755 "$ctx/deb/bin/busybox" "$root/bin/busybox"
-    # Every applet as an absolute symlink to /bin/busybox, as Alpine does.
+    # Every applet as an absolute symlink to /bin/busybox, as Alpine does. The
+    # list comes from the amd64 build of the same package (same applets), so
+    # no arm64 binary has to run.
+    dpkg-deb -x "$(deb busybox-static:amd64)" "$ctx/list"
     while read -r applet; do
         mkdir -p "$root/$(dirname "$applet")"
         [[ -e $root/$applet ]] || ln -s /bin/busybox "$root/$applet"
-    done < <("$root/bin/busybox" --list-full)
+    done < <("$ctx/list/bin/busybox" --list-full)
     [[ -e $root/sbin/nologin ]] || ln -s /bin/busybox "$root/sbin/nologin"
     install -m 0755 "$assets/addgroup" "$assets/adduser" "$root/usr/sbin/"
     mkdir -p "$root/etc" "$root/home" "$root/var" "$root/usr/local/bin"
@@ -181,18 +196,20 @@ build_alpine() {
     chmod 0640 "$root/etc/shadow"
     printf 'NAME="CI stand-in for Alpine Linux (Debian busybox-static)"\nID=ci-stand-in\n' >"$root/etc/os-release"
     # Alpine ships a CA bundle too (ca-certificates-bundle).
-    file=$(deb ca-certificates)
+    file=$(deb ca-certificates:all)
     dpkg-deb -x "$file" "$ctx/deb"
     ca_bundle "$ctx/deb"
     install -D -m 0644 "$ctx/deb/etc/ssl/certs/ca-certificates.crt" "$root/etc/ssl/certs/ca-certificates.crt"
     install -d -m 0700 "$root/root"
     install -d -m 1777 "$root/tmp"
     tar_rootfs "$root" "$ctx/rootfs.tar"
-    rm -rf "$root" "$ctx/deb"
-    build "$alpine_image" "$assets/Containerfile.alpine" "$ctx"
+    rm -rf "$root" "$ctx/deb" "$ctx/list"
+    build "$tag" "$assets/Containerfile.alpine" "$ctx" --platform "linux/$arch"
 }
 
-build_alpine
-build_distroless
+for arch in "${archs[@]}"; do
+    build_alpine "$arch"
+    build_distroless "$arch"
+done
 build_rust
 podman images --filter reference='localhost/ci-stand-in/*'

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# Builds localhost/moscow-time:VARIANT from Containerfile.VARIANT.
+# Builds localhost/moscow-time:VARIANT-ARCH from Containerfile.VARIANT for each
+# ARCH in ARCHS, tags the build machine's own one localhost/moscow-time:VARIANT,
+# and, when ARCHS holds both, (re)creates the manifest list
+# localhost/moscow-time:VARIANT-multiarch of the two (for publishing).
 #
 #   tests/images/build.sh VARIANT [extra podman build options...]
+#   ARCHS="amd64 arm64" (default) or one of them
 #
+# The build stage runs on the build machine's platform (BUILDPLATFORM, which
+# buildah 1.28 does not set, so it is passed) and cross-compiles; only the
+# runtime stage is of the target architecture.
 # Labels come from the checkout: version from Cargo.toml, revision from HEAD,
 # created from HEAD's commit time, which also stamps every file and the image
 # (--timestamp) so two clean builds of one commit give the same layers. The
 # layer cache ignores --timestamp: a layer reused from an older commit keeps
 # that commit's file times, so build a release with `--no-cache` from a clean
 # commit (a dirty tree is labelled with HEAD all the same).
-# BUILDER_IMAGE, ALPINE_IMAGE and DISTROLESS_IMAGE, when set, replace the
-# default base images (each variant gets only the ones it uses; the shared
-# build stage is cached across variants either way). CONTEXT (default: the
-# repository), CONTAINERFILE (default: Containerfile.VARIANT) and TAG
-# (default: localhost/moscow-time:VARIANT) are for tests.
+# Bases: BUILDER_IMAGE (any platform that runs here) and, per architecture,
+# ALPINE_IMAGE_AMD64 / _ARM64 and DISTROLESS_IMAGE_AMD64 / _ARM64, each
+# defaulting to ALPINE_IMAGE / DISTROLESS_IMAGE, which default to the
+# Containerfile's pins (multi-arch indexes: podman picks the platform). Each
+# variant gets only the ones it uses; the shared build stage is cached across
+# variants of one architecture either way. CONTEXT (default: the repository),
+# CONTAINERFILE (default: Containerfile.VARIANT) and TAG (default:
+# localhost/moscow-time:VARIANT; the arch is appended) are for tests.
 set -euo pipefail
 
 variant=${1:?usage: $0 alpine|distroless|scratch [podman build options...]}
@@ -31,7 +41,6 @@ epoch=$(git -C "$root" log -1 --format=%ct)
 
 args=(
     --format docker # podman drops HEALTHCHECK from OCI images
-    --pull=missing # pulls a pinned base the first time; local stand-ins never
     --layers
     --timestamp "$epoch"
     --identity-label=false
@@ -55,9 +64,64 @@ for base in "${bases[@]}"; do
         args+=(--build-arg "$base=${!base}")
     fi
 done
+case $variant in
+alpine) bases=(ALPINE_IMAGE) ;;
+distroless) bases=(DISTROLESS_IMAGE) ;;
+scratch) bases=() ;;
+esac
 
-set -x
-podman build "${args[@]}" "$@" \
-    -f "${CONTAINERFILE:-$root/Containerfile.$variant}" \
-    -t "${TAG:-localhost/moscow-time:$variant}" \
-    "${CONTEXT:-$root}"
+read -r -a archs <<<"${ARCHS:-amd64 arm64}"
+case $(uname -m) in
+x86_64) build_arch=amd64 ;;
+aarch64) build_arch=arm64 ;;
+*) echo "error: this machine ($(uname -m)) is neither amd64 nor arm64" >&2; exit 2 ;;
+esac
+for arch in "${archs[@]}"; do
+    case $arch in
+    amd64 | arm64) ;;
+    *) echo "error: ARCHS: unknown architecture '$arch' (amd64, arm64)" >&2; exit 2 ;;
+    esac
+done
+tag=${TAG:-localhost/moscow-time:$variant}
+
+for arch in "${archs[@]}"; do
+    platform_args=(--platform "linux/$arch" --build-arg "BUILDPLATFORM=linux/$build_arch")
+    # Pull a pinned base the first time. Bases all present locally are used
+    # as they are: podman 4.3 with --platform tries to pull a local arm64
+    # image again (and fails without a registry) under --pull=missing.
+    # A local runtime base is passed by image ID: by name, podman 4.3 does
+    # not find a local arm64 image for a later stage ("image not known").
+    pull=never
+    for base in "${bases[@]}"; do
+        per_arch=${base}_${arch^^}
+        image=${!per_arch:-${!base:-$(sed -n "s/^ARG $base=//p" "$root/Containerfile.$variant")}}
+        if podman image exists "$image"; then
+            platform_args+=(--build-arg "$base=$(podman image inspect --format '{{.Id}}' "$image")")
+        else
+            pull=missing
+            [[ -n ${!per_arch:-} ]] && platform_args+=(--build-arg "$base=${!per_arch}")
+        fi
+    done
+    image=${BUILDER_IMAGE:-$(sed -n "s/^ARG BUILDER_IMAGE=//p" "$root/Containerfile.$variant")}
+    podman image exists "$image" || pull=missing
+    platform_args+=(--pull="$pull")
+    (
+        set -x
+        podman build "${args[@]}" "${platform_args[@]}" "$@" \
+            -f "${CONTAINERFILE:-$root/Containerfile.$variant}" \
+            -t "$tag-$arch" \
+            "${CONTEXT:-$root}"
+    )
+    if [[ $arch == "$build_arch" ]]; then
+        podman tag "$tag-$arch" "$tag"
+    fi
+done
+
+if [[ " ${archs[*]} " == *" amd64 "* && " ${archs[*]} " == *" arm64 "* ]]; then
+    podman manifest rm "$tag-multiarch" >/dev/null 2>&1 || true
+    podman manifest create "$tag-multiarch" >/dev/null
+    for arch in amd64 arm64; do
+        podman manifest add "$tag-multiarch" "containers-storage:$tag-$arch" >/dev/null
+    done
+    echo "manifest list $tag-multiarch: linux/amd64, linux/arm64"
+fi

@@ -8,16 +8,21 @@ export PATH="$root/.tools/bin:$PATH"
 repo=${IMAGE_REPO:-localhost/moscow-time}
 binary_path=usr/local/bin/moscow-time
 
-# base_image VARIANT: the runtime stage's base as build.sh passes it (the
-# environment, else the Containerfile's default); empty for scratch.
+# base_image VARIANT-ARCH: the runtime stage's base as build.sh passes it
+# (VARIANT_IMAGE_ARCH, else VARIANT_IMAGE, else the Containerfile's pin);
+# empty for scratch.
 base_image() {
-    case $1 in
-    alpine) echo "${ALPINE_IMAGE:-$(sed -n 's/^ARG ALPINE_IMAGE=//p' "$root/Containerfile.alpine")}" ;;
-    distroless) echo "${DISTROLESS_IMAGE:-$(sed -n 's/^ARG DISTROLESS_IMAGE=//p' "$root/Containerfile.distroless")}" ;;
+    local variant=${1%-*} arch=${1##*-} name
+    case $variant in
+    alpine) name=ALPINE_IMAGE ;;
+    distroless) name=DISTROLESS_IMAGE ;;
+    *) return 0 ;;
     esac
+    local per_arch=${name}_${arch^^}
+    echo "${!per_arch:-${!name:-$(sed -n "s/^ARG $name=//p" "$root/Containerfile.$variant")}}"
 }
 
-# added_layers VARIANT DIR: how many layers of the unpacked image DIR its
+# added_layers VARIANT-ARCH DIR: how many layers of the unpacked image DIR its
 # runtime stage added, i.e. the layers after its base's; fails if the image
 # does not start with the base's layers.
 added_layers() {

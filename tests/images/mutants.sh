@@ -11,15 +11,23 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root" || exit 2
 
-# name|variant|sed script that breaks the Containerfile|checks that must FAIL (;-separated)
+# name|variant-arch|sed script that breaks the Containerfile|checks that must FAIL (;-separated)
 mutants=(
-    "root-user|scratch|s/^USER 65532:65532$/USER 0:0/|USER is 65532:65532;process is uid/gid 65532"
-    "shell-in-scratch|scratch|/^USER /i COPY --from=build /out/moscow-time /bin/sh|structure test;adds only the expected files;at most the binary + 16 KiB"
-    "writable-binary|scratch|s/--chown=0:0 --chmod=0755/--chown=65532:65532 --chmod=0775/|root-owned 0755;structure test"
-    "no-healthcheck|scratch|/^HEALTHCHECK/,/CMD \\[/d|HEALTHCHECK runs;podman healthcheck run passes"
-    "shell-form-entrypoint|alpine|s#^ENTRYPOINT .*#ENTRYPOINT /usr/local/bin/moscow-time#|structure test"
-    "shell-as-pid-1|alpine|s#^ENTRYPOINT .*#ENTRYPOINT [\"/bin/sh\", \"-c\", \"/usr/local/bin/moscow-time; true\"]#|structure test;starts read-only"
-    "wasted-layer|alpine|/^USER /i RUN dd if=/dev/zero of=/waste bs=1024 count=2048\\nRUN rm /waste|dive efficiency;at most the binary + 16 KiB;adds only the expected files"
+    "root-user|scratch-amd64|s/^USER 65532:65532$/USER 0:0/|USER is 65532:65532;process is uid/gid 65532"
+    "shell-in-scratch|scratch-amd64|/^USER /i COPY --from=build /out/moscow-time /bin/sh|structure test;adds only the expected files;at most the binary + 16 KiB"
+    "writable-binary|scratch-amd64|s/--chown=0:0 --chmod=0755/--chown=65532:65532 --chmod=0775/|root-owned 0755;structure test"
+    "no-healthcheck|scratch-amd64|/^HEALTHCHECK/,/CMD \\[/d|HEALTHCHECK runs;podman healthcheck run passes"
+    "shell-form-entrypoint|alpine-amd64|s#^ENTRYPOINT .*#ENTRYPOINT /usr/local/bin/moscow-time#|structure test"
+    "shell-as-pid-1|alpine-amd64|s#^ENTRYPOINT .*#ENTRYPOINT [\"/bin/sh\", \"-c\", \"/usr/local/bin/moscow-time; true\"]#|structure test;starts read-only"
+    "wasted-layer|alpine-amd64|/^USER /i RUN dd if=/dev/zero of=/waste bs=1024 count=2048\\nRUN rm /waste|dive efficiency;at most the binary + 16 KiB;adds only the expected files"
+    # The base's busybox (not musl static-pie, or not static at all) as the binary.
+    "not-static-pie-musl|alpine-amd64|/^USER /i RUN cp /bin/busybox /usr/local/bin/moscow-time|musl, static-pie"
+    # An arm64 runtime base under an amd64 binary: the config says arm64.
+    "arch-mismatch|distroless-amd64|s#^FROM \${DISTROLESS_IMAGE}#FROM --platform=linux/arm64 \${DISTROLESS_IMAGE_OTHER_ARCH}#;1i ARG DISTROLESS_IMAGE_OTHER_ARCH|architecture is the image config's"
+    # arm64 under emulation: a container that never serves and one with no healthcheck.
+    "arm64-no-serve|scratch-arm64|s#^ENTRYPOINT .*#ENTRYPOINT [\"/usr/local/bin/moscow-time\", \"--version\"]#|starts read-only"
+    "arm64-no-healthcheck|scratch-arm64|/^HEALTHCHECK/,/CMD \\[/d|HEALTHCHECK runs;podman healthcheck run passes"
+    "arm64-sigterm-ignored|alpine-arm64|s#^ENTRYPOINT .*#ENTRYPOINT [\"/bin/sh\", \"-c\", \"/usr/local/bin/moscow-time; true\"]#|podman stop exits 0 within 2 s"
 )
 
 work=$(mktemp -d)
@@ -36,7 +44,8 @@ selected=("$@")
 caught=0
 missed=0
 for mutant in "${mutants[@]}"; do
-    IFS='|' read -r name variant script must_fail <<<"$mutant"
+    IFS='|' read -r name target script must_fail <<<"$mutant"
+    variant=${target%-*} arch=${target##*-}
     if ((${#selected[@]})) && [[ " ${selected[*]} " != *" $name "* ]]; then continue; fi
     file=$work/Containerfile.$name
     if ! sed "$script" "Containerfile.$variant" >"$file" || cmp -s "$file" "Containerfile.$variant"; then
@@ -45,19 +54,23 @@ for mutant in "${mutants[@]}"; do
         continue
     fi
     mutant_repo=localhost/moscow-time-mutant-$name
-    built+=("$mutant_repo:$variant")
-    if ! CONTAINERFILE=$file TAG=$mutant_repo:$variant tests/images/build.sh "$variant" \
+    built+=("$mutant_repo:$variant" "$mutant_repo:$target")
+    # arch-mismatch: the other architecture's runtime base (a pin is multi-arch).
+    other=$([[ $arch == amd64 ]] && echo arm64 || echo amd64)
+    other_base=DISTROLESS_IMAGE_${other^^}
+    if ! ARCHS=$arch CONTAINERFILE=$file TAG=$mutant_repo:$variant tests/images/build.sh "$variant" \
+        --build-arg DISTROLESS_IMAGE_OTHER_ARCH="${!other_base:-$(base_image "distroless-$other")}" \
         >"$work/$name.build.log" 2>&1; then
         echo "MISS $name: the broken image did not build"
         tail -n 20 "$work/$name.build.log" | sed 's/^/    /'
         missed=$((missed + 1))
         continue
     fi
-    IMAGE_REPO=$mutant_repo VARIANTS=$variant SLOW=0 tests/images/run.sh >"$work/$name.run.log" 2>&1 3>&1
+    IMAGE_REPO=$mutant_repo VARIANTS=$variant ARCHS=$arch SLOW=0 tests/images/run.sh >"$work/$name.run.log" 2>&1 3>&1
     IFS=';' read -r -a checks <<<"$must_fail"
     for c in "${checks[@]}"; do
-        if grep -q "^FAIL $variant: .*$c" "$work/$name.run.log"; then
-            echo "CAUGHT $name: FAIL $variant: ...$c"
+        if grep -q "^FAIL $target: .*$c" "$work/$name.run.log"; then
+            echo "CAUGHT $name: FAIL $target: ...$c"
             caught=$((caught + 1))
         else
             echo "MISS $name: no failing check matches '$c'"

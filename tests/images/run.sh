@@ -5,6 +5,8 @@
 #
 # Environment:
 #   VARIANTS="alpine distroless scratch"  images to check
+#   ARCHS="amd64 arm64"                   architectures to check (arm64 runs
+#                                         under qemu emulation: binfmt)
 #   IMAGE_REPO=localhost/moscow-time      e.g. a deliberately broken build
 #   SLOW=1                                0 skips the layer-cache and
 #                                         reproducibility builds (minutes)
@@ -17,6 +19,11 @@ source "$(dirname "$0")/lib.sh"
 cd "$root" || exit 2
 
 read -r -a variants <<<"${VARIANTS:-alpine distroless scratch}"
+read -r -a archs <<<"${ARCHS:-amd64 arm64}"
+case $(uname -m) in
+x86_64) build_arch=amd64 ;;
+aarch64) build_arch=arm64 ;;
+esac
 read -r -a repro_variants <<<"${REPRO_VARIANTS:-scratch}"
 slow=${SLOW:-1}
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
@@ -69,7 +76,7 @@ build_stage() {
 same_build_stage() {
     local a
     a=$(build_stage Containerfile.scratch)
-    [[ $a == *"FROM \${BUILDER_IMAGE} AS build"* ]] || { echo "no build stage found in Containerfile.scratch"; return 1; }
+    [[ $a == *"FROM --platform=\${BUILDPLATFORM} \${BUILDER_IMAGE} AS build"* ]] || { echo "no build stage found in Containerfile.scratch"; return 1; }
     # echo "$(...)" trims trailing blank lines the same way "$a" did.
     # shellcheck disable=SC2005
     diff <(echo "$a") <(echo "$(build_stage Containerfile.alpine)") &&
@@ -83,6 +90,13 @@ workdir_first() {
         { echo "no absolute WORKDIR before the first COPY of the build stage"; return 1; }
 }
 check "Containerfiles: the build stage sets an absolute WORKDIR before its first COPY" workdir_first
+# Cross-compiled, not emulated: the build stage is of the build platform.
+build_platform() {
+    # shellcheck disable=SC2016 # literal ${...} of the Containerfile
+    build_stage Containerfile.scratch | grep -qx 'FROM --platform=${BUILDPLATFORM} ${BUILDER_IMAGE} AS build' ||
+        { echo "the build stage is not FROM --platform=\${BUILDPLATFORM} \${BUILDER_IMAGE}"; return 1; }
+}
+check "Containerfiles: the build stage runs on the build platform and cross-compiles" build_platform
 pinned_bases() {
     local file ref name bad=0
     local pinned='^[a-z0-9-]+(\.[a-z0-9-]+)+/[a-z0-9._/-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$'
@@ -101,17 +115,17 @@ pinned_bases() {
                 ;;
             *) echo "$file: FROM $ref is not a base ARG, scratch or the build stage"; bad=1 ;;
             esac
-        done < <(awk '$1 == "FROM" { print $2 }' "$file")
+        done < <(awk '$1 == "FROM" { print ($2 ~ /^--platform=/ ? $3 : $2) }' "$file")
     done
     return $bad
 }
 check "Containerfiles: every base is fully qualified and pinned by tag and digest" pinned_bases
 allow_list() {
     # Ignore everything, then allow back exactly what the build compiles.
-    expect ".containerignore rules" $'**\n!Cargo.toml\n!Cargo.lock\n!src/' \
+    expect ".containerignore rules" $'**\n!Cargo.toml\n!Cargo.lock\n!src/\n!musl/target-spec.sh' \
         "$(grep -v -e '^#' -e '^[[:space:]]*$' .containerignore)"
 }
-check "Containerfiles: .containerignore allows only Cargo.toml, Cargo.lock and src/" allow_list
+check "Containerfiles: .containerignore allows only Cargo.toml, Cargo.lock, src/ and musl/target-spec.sh" allow_list
 check "Containerfiles: .dockerignore is the same allow-list as .containerignore" \
     cmp .containerignore .dockerignore
 check "Containerfiles: hadolint finds nothing" \
@@ -122,7 +136,7 @@ check "Containerfiles: hadolint finds nothing" \
 structure_test() {
     container-structure-test test --driver tar --image "$work/$1.tar" \
         --config tests/images/structure/common.yaml \
-        --config "tests/images/structure/$1.yaml" >"$work/$1.cst" 2>&1 && return 0
+        --config "tests/images/structure/${1%-*}.yaml" >"$work/$1.cst" 2>&1 && return 0
     # Only the failed tests and the totals.
     grep -B1 -A4 -e '^--- FAIL' "$work/$1.cst" | grep -v -e '^duration' -e '^--$'
     grep -E '^(Passes|Failures):' "$work/$1.cst"
@@ -160,13 +174,13 @@ added_files() {
 }
 only_expected_files() {
     local want got
-    case $1 in
+    case ${1%-*} in
     alpine) want=$'etc/group\netc/passwd\netc/shadow\nusr/local/bin/moscow-time' ;;
     *) want=usr/local/bin/moscow-time ;;
     esac
     got=$(added_files "$1") || return 1
     diff <(echo "$want") <(echo "$got") || { echo "(- expected, + found in the added layers)"; return 1; }
-    if [[ $1 == scratch ]]; then
+    if [[ ${1%-*} == scratch ]]; then
         # The whole image: the binary and its three parent directories.
         got=$(layers "$work/$1" | while read -r layer; do tar -tf "$layer"; done | sort -u)
         diff <(printf '%s\n' usr/ usr/local/ usr/local/bin/ "$binary_path") <(echo "$got")
@@ -184,6 +198,35 @@ binary_root_owned() {
 binary_static() {
     extract_binary "$work/$1" "$work/$1.bin" || { echo "binary not found"; return 1; }
     file "$work/$1.bin" | tee /dev/stderr | grep -Eq 'statically linked|static-pie linked'
+}
+
+# The binary is musl's (its strerror(0) text; glibc's is "Success" and leaves
+# GLIBC_ version strings), a static PIE (ASLR without a loader), with no ELF
+# interpreter and no dynamic entries that need one (NEEDED, RPATH, RUNPATH).
+binary_static_pie_musl() {
+    local bin=$work/$1.bin
+    [[ -s $bin ]] || { echo "binary not found"; return 1; }
+    file -b "$bin" | grep -q 'static-pie linked' || { echo "not static-pie: $(file -b "$bin")"; return 1; }
+    if readelf -lW "$bin" | grep -q -e INTERP -e 'program interpreter'; then
+        echo "has an ELF interpreter"; readelf -lW "$bin" | grep -A1 INTERP; return 1
+    fi
+    if readelf -dW "$bin" | grep -E '\((NEEDED|RPATH|RUNPATH)\)'; then
+        echo "has dynamic entries that need a loader"; return 1
+    fi
+    grep -qa 'No error information' "$bin" || { echo "no musl strerror table"; return 1; }
+    if grep -qa 'GLIBC_' "$bin"; then echo "has glibc symbol versions"; return 1; fi
+}
+
+# ARCH (amd64|arm64): the binary's ELF machine is that of the image config.
+binary_arch() {
+    local want config
+    config=$(jq -r '.[0].Architecture' "$work/$1.json")
+    expect "image config Architecture" "$2" "$config" || return 1
+    case $2 in
+    amd64) want='ELF 64-bit LSB .*x86-64' ;;
+    arm64) want='ELF 64-bit LSB .*ARM aarch64' ;;
+    esac
+    file -b "$work/$1.bin" | grep -Eq "$want" || { echo "binary is $(file -b "$work/$1.bin"), config says $config"; return 1; }
 }
 
 size_budget() {
@@ -266,46 +309,84 @@ stops_fast() {
     ((ms < 2000)) && [[ $code == 0 ]]
 }
 
-hardening=(--read-only --read-only-tmpfs=false --cap-drop=all --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json)
+manifest_platforms() {
+    expect "platforms" '["linux/amd64","linux/arm64"]' \
+        "$(podman manifest inspect "$repo:$1-multiarch" | jq -c '[.manifests[].platform | "\(.os)/\(.architecture)"] | sort')"
+}
+
+hardening=(--read-only --read-only-tmpfs=false --cap-drop=all --security-opt=no-new-privileges)
+# The measured seccomp profile holds the native binary's syscalls. Under
+# emulation the filter sees qemu's own host syscalls instead, so arm64
+# containers here keep podman's default profile (on arm64 hardware the
+# profile's aarch64 names apply).
+native_hardening=("${hardening[@]}" --security-opt=seccomp=deploy/seccomp/moscow-time.json)
+
+# arm64 containers run under qemu (binfmt, flag F). Only a user's machine
+# without it skips them, with one line; CI always has it.
+arm64_runs=true
+if [[ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] && [[ $build_arch != arm64 ]]; then
+    if [[ ${CI:-} == true ]]; then
+        fail "arm64 emulation is registered (binfmt qemu-aarch64)"
+    else
+        info "arm64 runtime checks skipped: no qemu-aarch64 binfmt (Debian/Ubuntu: apt-get install qemu-user-static; Fedora: dnf install qemu-user-static)"
+    fi
+    arm64_runs=false
+fi
 
 for v in "${variants[@]}"; do
-    img=$repo:$v
+    # VARIANT is the build machine's architecture: the same image as VARIANT-ARCH.
+    if [[ " ${archs[*]} " == *" $build_arch "* ]]; then
+        check "$v: $repo:$v is the $build_arch image" expect "image ID" \
+            "$(podman image inspect --format '{{.Id}}' "$repo:$v-$build_arch" 2>&1)" \
+            "$(podman image inspect --format '{{.Id}}' "$repo:$v" 2>&1)"
+    fi
+    if [[ " ${archs[*]} " == *" amd64 "* && " ${archs[*]} " == *" arm64 "* ]]; then
+        check "$v: the manifest list $repo:$v-multiarch holds exactly linux/amd64 and linux/arm64" manifest_platforms "$v"
+    fi
+for arch in "${archs[@]}"; do
+    t=$v-$arch
+    img=$repo:$t
     if ! podman image exists "$img"; then
-        fail "$v: image $img exists (build it with \`just images\`)"
+        fail "$t: image $img exists (build it with \`just images\`)"
         continue
     fi
-    podman image inspect "$img" >"$work/$v.json"
-    if ! unpack "$img" "$work/$v" >"$work/check.out" 2>&1; then
-        fail "$v: podman save" "$(cat "$work/check.out")"
+    podman image inspect "$img" >"$work/$t.json"
+    if ! unpack "$img" "$work/$t" >"$work/check.out" 2>&1; then
+        fail "$t: podman save" "$(cat "$work/check.out")"
         continue
     fi
+    check "$t: structure test (entrypoint, port 8080, labels, files present and absent)" structure_test "$t"
+    check "$t: USER is 65532:65532 (numeric, not root)" config_user "$t"
+    check "$t: HEALTHCHECK runs \`moscow-time healthcheck\`" healthcheck_config "$t"
+    check "$t: labels version/revision/created match the checkout" labels_match_checkout "$t"
+    check "$t: the runtime stage adds only the expected files" only_expected_files "$t"
+    check "$t: the binary is root-owned 0755" binary_root_owned "$t"
+    check "$t: the binary is statically linked" binary_static "$t"
+    check "$t: the binary is musl, static-pie, no interpreter, no loader-needing dynamic entries" binary_static_pie_musl "$t"
+    check "$t: the binary's architecture is the image config's ($arch)" binary_arch "$t" "$arch"
+    if [[ -s $work/$t.bin ]]; then
+        check "$t: added layers are at most the binary + 16 KiB" size_budget "$t"
+    fi
+    check "$t: dive efficiency >= 99%" dive_ci "$t"
 
-    check "$v: structure test (entrypoint, port 8080, labels, files present and absent)" structure_test "$v"
-    check "$v: USER is 65532:65532 (numeric, not root)" config_user "$v"
-    check "$v: HEALTHCHECK runs \`moscow-time healthcheck\`" healthcheck_config "$v"
-    check "$v: labels version/revision/created match the checkout" labels_match_checkout "$v"
-    check "$v: the runtime stage adds only the expected files" only_expected_files "$v"
-    check "$v: the binary is root-owned 0755" binary_root_owned "$v"
-    check "$v: the binary is statically linked" binary_static "$v"
-    if [[ -s $work/$v.bin ]]; then
-        check "$v: added layers are at most the binary + 16 KiB" size_budget "$v"
+    if [[ $arch == arm64 ]] && ! $arm64_runs; then continue; fi
+    run_opts=("${hardening[@]}")
+    if [[ $arch == "$build_arch" ]]; then run_opts=("${native_hardening[@]}"); fi
+    name=mt-test-$t-$$
+    if check "$t: starts read-only, cap-drop=all, no-new-privileges, seccomp" start "$t" "$name" "${run_opts[@]}"; then
+        check "$t: serves / and /api/time on a published loopback port" serves_page_and_api
+        check "$t: process is uid/gid 65532, no capabilities, no_new_privs, read-only root" process_is "$name" 65532
+        check "$t: podman healthcheck run passes" healthcheck_run "$name"
+        check "$t: podman stop exits 0 within 2 s" stops_fast "$name"
     fi
-    check "$v: dive efficiency >= 99%" dive_ci "$v"
-
-    name=mt-test-$v-$$
-    if check "$v: starts read-only, cap-drop=all, no-new-privileges" start "$v" "$name" "${hardening[@]}"; then
-        check "$v: serves / and /api/time on a published loopback port" serves_page_and_api
-        check "$v: process is uid/gid 65532, no capabilities, no_new_privs, read-only root" process_is "$name" 65532
-        check "$v: podman healthcheck run passes" healthcheck_run "$name"
-        check "$v: podman stop exits 0 within 2 s" stops_fast "$name"
+    name=mt-test-$t-user-$$
+    if check "$t: starts as --user 123456:123456" start "$t" "$name" --user 123456:123456 "${run_opts[@]}"; then
+        check "$t: serves /api/time as uid 123456" serves_page_and_api
+        check "$t: process is uid/gid 123456" process_is "$name" 123456
+        check "$t: podman healthcheck run passes as uid 123456" healthcheck_run "$name"
+        check "$t: podman stop exits 0 within 2 s as uid 123456" stops_fast "$name"
     fi
-    name=mt-test-$v-user-$$
-    if check "$v: starts as --user 123456:123456" start "$v" "$name" --user 123456:123456 "${hardening[@]}"; then
-        check "$v: serves /api/time as uid 123456" serves_page_and_api
-        check "$v: process is uid/gid 123456" process_is "$name" 123456
-        check "$v: podman healthcheck run passes as uid 123456" healthcheck_run "$name"
-        check "$v: podman stop exits 0 within 2 s as uid 123456" stops_fast "$name"
-    fi
+done
 done
 
 # ---------------------------------------------------------------- layer cache
@@ -321,12 +402,12 @@ cache_src_change() {
     local ctx=$work/context t0
     copy_context "$ctx"
     echo "// cache probe $(date +%s%N)" >>"$ctx/src/main.rs"
-    probe_images+=(localhost/moscow-time-cache-probe:scratch)
+    probe_images+=(localhost/moscow-time-cache-probe:scratch{,-$build_arch})
     t0=$(now_ms)
-    TAG=localhost/moscow-time-cache-probe:scratch CONTEXT=$ctx \
+    ARCHS=$build_arch TAG=localhost/moscow-time-cache-probe:scratch CONTEXT=$ctx \
         tests/images/build.sh scratch >"$work/cache.log" 2>&1 || { cat "$work/cache.log"; return 1; }
     info "rebuild of scratch after a src/ change: $(($(now_ms) - t0)) ms"
-    step_cached "$work/cache.log" "cargo clean --release" ||
+    step_cached "$work/cache.log" "rm -r target/" ||
         { echo "the dependency build step was not cached"; grep -A1 'STEP [0-9]' "$work/cache.log"; return 1; }
     if grep -E '^ *Compiling ' "$work/cache.log" | grep -v 'Compiling moscow-time '; then
         echo "cargo compiled dependencies again"
@@ -337,8 +418,8 @@ cache_src_change() {
 cache_shared_stage() {
     local v
     for v in alpine distroless; do
-        probe_images+=("localhost/moscow-time-cache-probe:$v")
-        TAG=localhost/moscow-time-cache-probe:$v CONTEXT=$work/context \
+        probe_images+=("localhost/moscow-time-cache-probe:$v" "localhost/moscow-time-cache-probe:$v-$build_arch")
+        ARCHS=$build_arch TAG=localhost/moscow-time-cache-probe:$v CONTEXT=$work/context \
             tests/images/build.sh "$v" >"$work/cache-$v.log" 2>&1 || { cat "$work/cache-$v.log"; return 1; }
         step_cached "$work/cache-$v.log" "install -D -m 0755" ||
             { echo "$v rebuilt the build stage"; grep -A1 'STEP [0-9]' "$work/cache-$v.log"; return 1; }
@@ -353,9 +434,9 @@ cache_shared_stage() {
 reproducible() {
     local v=$1 t0 i
     for i in 1 2; do
-        probe_images+=("localhost/moscow-time-repro-$i:$v")
+        probe_images+=("localhost/moscow-time-repro-$i:$v" "localhost/moscow-time-repro-$i:$v-$build_arch")
         t0=$(now_ms)
-        TAG=localhost/moscow-time-repro-$i:$v tests/images/build.sh "$v" --no-cache \
+        ARCHS=$build_arch TAG=localhost/moscow-time-repro-$i:$v tests/images/build.sh "$v" --no-cache \
             >"$work/repro-$i.log" 2>&1 || { cat "$work/repro-$i.log"; return 1; }
         info "clean (--no-cache) build $i of $v: $(($(now_ms) - t0)) ms"
         unpack "localhost/moscow-time-repro-$i:$v" "$work/repro-$i" || return 1
@@ -371,9 +452,10 @@ reproducible() {
     expect "layer digests" "$layers1" "$layers2" || return 1
     # The shipped image too, if it was built from this commit: the same
     # binary, and the same layers unless they came from an older commit's cache.
-    if [[ $(jq -r '.[0].Config.Labels["org.opencontainers.image.revision"]' "$work/$v.json" 2>/dev/null) == "$revision" ]]; then
-        expect "binary of $repo:$v (cached build)" "$sums" "$(sha256sum <"$work/$v.bin" | awk '{ print $1 }')" || return 1
-        shipped=$(jq -c '.[0].RootFS.Layers' "$work/$v.json")
+    local t=$v-$build_arch
+    if [[ $(jq -r '.[0].Config.Labels["org.opencontainers.image.revision"]' "$work/$t.json" 2>/dev/null) == "$revision" ]]; then
+        expect "binary of $repo:$t (cached build)" "$sums" "$(sha256sum <"$work/$t.bin" | awk '{ print $1 }')" || return 1
+        shipped=$(jq -c '.[0].RootFS.Layers' "$work/$t.json")
         if [[ $shipped == "$layers1" ]]; then
             info "$repo:$v (cached build) has the same layers as the clean builds"
         else

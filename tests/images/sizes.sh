@@ -2,8 +2,10 @@
 # Sizes of the three images, as a Markdown table on stdout and a bar chart in
 # media/sizes.svg. Uncompressed is the sum of the layer tars; compressed is what
 # a pull transfers (each layer tar through `gzip -n`, summed); "over base" is
-# what the runtime stage adds beyond the binary itself. The original lab's
-# Python images are reference rows.
+# what the runtime stage adds beyond the binary itself. Both architectures
+# (ARCHS, default "amd64 arm64"). Reference rows: the static glibc amd64
+# images as measured before the musl build (same stand-in bases), and the
+# original lab's Python images.
 set -euo pipefail
 # shellcheck source=tests/images/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -15,23 +17,31 @@ trap 'rm -rf "$work"' EXIT
 
 # name|uncompressed|compressed|layers|binary|over base (bytes; empty = unknown)
 rows=()
+read -r -a archs <<<"${ARCHS:-amd64 arm64}"
+for arch in "${archs[@]}"; do
 for v in alpine distroless scratch; do
-    img=$repo:$v
-    unpack "$img" "$work/$v" >/dev/null
-    extract_binary "$work/$v" "$work/$v.bin"
+    t=$v-$arch
+    img=$repo:$t
+    unpack "$img" "$work/$t" >/dev/null
+    extract_binary "$work/$t" "$work/$t.bin"
     total=0 gz=0 added=0 n=0
-    count=$(layers "$work/$v" | wc -l)
-    base_count=$((count - $(added_layers "$v" "$work/$v")))
-    for layer in $(layers "$work/$v"); do
+    count=$(layers "$work/$t" | wc -l)
+    base_count=$((count - $(added_layers "$t" "$work/$t")))
+    for layer in $(layers "$work/$t"); do
         n=$((n + 1))
         size=$(stat -c %s "$layer")
         total=$((total + size))
         gz=$((gz + $(gzip -n -c "$layer" | wc -c)))
         if ((n > base_count)); then added=$((added + size)); fi
     done
-    bin=$(stat -c %s "$work/$v.bin")
+    bin=$(stat -c %s "$work/$t.bin")
     rows+=("$img|$total|$gz|$count|$bin|$((added - bin))")
 done
+done
+# Measured by this script at commit 21ab802 (static glibc, amd64): no
+# compressed bar, so the chart draws them grey.
+rows+=("ref: glibc static, scratch (amd64)|1700000|||1692224|" "ref: glibc static, alpine (amd64)|4060000|||1692224|"
+    "ref: glibc static, distroless (amd64)|25970000|||1692224|")
 rows+=("lab: Python on alpine|104000000|||" "lab: Python on distroless|107000000|||")
 
 mb() { [[ -n $1 ]] && awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1e6 }' || echo "–"; }
@@ -43,12 +53,12 @@ for row in "${rows[@]}"; do
         "${count:-–}" "$(mb "$bin")" "$([[ -n $over ]] && echo "$over B" || echo "–")"
 done
 echo
-echo "MB = 10^6 bytes. Bases: ${BUILDER_IMAGE:-default builder}, ${ALPINE_IMAGE:-default alpine}, ${DISTROLESS_IMAGE:-default distroless}."
+echo "MB = 10^6 bytes. Bases: ${BUILDER_IMAGE:-default builder}; $(for arch in "${archs[@]}"; do printf '%s: %s, %s; ' "$arch" "$(base_image "alpine-$arch")" "$(base_image "distroless-$arch")"; done)"
 
 # The chart: one row per image, uncompressed and compressed bars on a log
 # axis from 0.1 MB to 1 GB so the 2 MB images and the 100 MB ones both show.
 mkdir -p "$(dirname "$svg")"
-printf '%s\n' "${rows[@]}" | awk -F'|' -v bases="${ALPINE_IMAGE:-alpine 3.23} / ${DISTROLESS_IMAGE:-distroless cc-debian12}" '
+printf '%s\n' "${rows[@]}" | awk -F'|' -v bases="$(base_image "alpine-amd64" | sed 's/@.*//') / $(base_image "distroless-amd64" | sed 's/@.*//') (and their arm64 ones)" '
 function x(bytes) { return left + width * (log(bytes / 1e5) / log(10)) / 4 }
 function esc(s) { gsub(/&/, "\\&amp;", s); gsub(/</, "\\&lt;", s); return s }
 function label(b) { return b >= 1e7 ? sprintf("%.0f MB", b / 1e6) : sprintf("%.2f MB", b / 1e6) }
@@ -63,7 +73,7 @@ END {
     # Legend.
     printf "<rect x=\"20\" y=\"40\" width=\"14\" height=\"12\" fill=\"#2b6cb0\"/><text x=\"40\" y=\"51\" fill=\"#1a1a1a\">uncompressed</text>\n"
     printf "<rect x=\"140\" y=\"40\" width=\"14\" height=\"12\" fill=\"#90cdf4\"/><text x=\"160\" y=\"51\" fill=\"#1a1a1a\">compressed (gzip): what a pull moves</text>\n"
-    printf "<rect x=\"470\" y=\"40\" width=\"14\" height=\"12\" fill=\"#a0a0a0\"/><text x=\"490\" y=\"51\" fill=\"#1a1a1a\">original lab, Python (reference)</text>\n"
+    printf "<rect x=\"470\" y=\"40\" width=\"14\" height=\"12\" fill=\"#a0a0a0\"/><text x=\"490\" y=\"51\" fill=\"#1a1a1a\">references: glibc before musl, lab Python</text>\n"
     # Grid and axis labels: 0.1, 1, 10, 100, 1000 MB.
     split("0.1 MB|1 MB|10 MB|100 MB|1 GB", ticks, "|")
     for (i = 0; i <= 4; i++) {
@@ -84,7 +94,7 @@ END {
             printf "<text x=\"%.1f\" y=\"%d\" fill=\"#1a1a1a\">%s</text>\n", left + w + 6, y + 34, label(gz[r])
         }
     }
-    printf "<text x=\"20\" y=\"%d\" font-size=\"11\" fill=\"#666666\">Bases: %s. The lab rows are the original Python images, as reported.</text>\n", h - 12, esc(bases)
+    printf "<text x=\"20\" y=\"%d\" font-size=\"11\" fill=\"#666666\">Bases: %s. Grey: references (the glibc images before musl; the lab Python images).</text>\n", h - 12, esc(bases)
     printf "</svg>\n"
 }' >"$svg"
 echo "wrote $svg"
