@@ -21,8 +21,8 @@ arch=$(uname -m)
 target=${TARGET:-$arch-unknown-linux-musl}
 out=target/$target/release
 
-# check_static BINARY KIND: BINARY is KIND ("static-pie linked", "static"
-# "statically linked") with no interpreter and no shared libraries.
+# check_static BINARY KIND: file(1) calls BINARY KIND ("static-pie linked", or
+# "static" for either kind), with no interpreter and no shared libraries.
 check_static() {
     local description
     description=$(file -b "$1")
