@@ -53,13 +53,13 @@ lint: _tools
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
-    shellcheck --external-sources tests/*.sh tests/images/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
+    shellcheck --external-sources tests/*.sh tests/images/*.sh tests/publish/*.sh publish/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
         .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
     @tests/runtime-deps.sh
 
 # every test: lint, unit and integration tests, then the images
 [group('check')]
-test: lint test-rust build test-images test-mutants
+test: lint test-rust build test-images test-mutants test-publish
 
 # unit and integration tests of the server
 [group('check')]
@@ -75,6 +75,11 @@ test-images: _tools _podman images
 [group('check')]
 test-mutants: _tools _podman images
     tests/images/mutants.sh
+
+# publish to a loopback TLS registry, then pull as a consumer who trusts only the test key
+[group('check')]
+test-publish: _tools _podman images
+    tests/publish/run.sh
 
 # table and chart (media/sizes.svg) of the image sizes
 [group('report')]
@@ -94,6 +99,12 @@ bench-server: build
 [group('report')]
 bench-images: _podman
     bench/images.sh
+
+# push the multi-arch images to REGISTRY, signed by SIGN_BY (README "Publish and verify")
+[group('ship')]
+[no-exit-message]
+publish: _podman
+    @publish/publish.sh
 
 # remove build output and the project-local tools
 [group('build')]
