@@ -59,7 +59,7 @@ lint: _tools
 
 # every test: lint, unit and integration tests, then the images
 [group('check')]
-test: lint test-rust build test-images test-mutants test-publish
+test: lint test-rust build test-images test-mutants test-publish test-sbom
 
 # unit and integration tests of the server
 [group('check')]
@@ -80,6 +80,11 @@ test-mutants: _tools _podman images
 [group('check')]
 test-publish: _tools _podman images
     tests/publish/run.sh
+
+# SBOMs of the six images: syft finds every crate of Cargo.lock, exact versions
+[group('check')]
+test-sbom: _tools _podman images
+    tests/publish/sbom.sh
 
 # table and chart (media/sizes.svg) of the image sizes
 [group('report')]
@@ -105,6 +110,12 @@ bench-images: _podman
 [no-exit-message]
 publish: _podman
     @publish/publish.sh
+
+# SPDX and CycloneDX JSON SBOMs of the six images into target/sbom/ (SBOM_DIR)
+[group('ship')]
+[no-exit-message]
+sbom: _tools _podman
+    @publish/sbom.sh
 
 # remove build output and the project-local tools
 [group('build')]

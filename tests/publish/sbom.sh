@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# tests/publish/sbom.sh (`just test-sbom`): `just sbom` for the six images,
+# then checks that syft found every crate of the binary, with its exact
+# version, against Cargo.lock. One PASS/FAIL line per check, then
+# `N passed, M failed`; exits non-zero if any check failed.
+#
+# Two closures of Cargo.lock's normal (non-dev, non-build) dependencies,
+# without proc-macros (they run in the compiler and are not in the binary):
+#   compiled  `cargo tree -e normal,no-proc-macro --target T`: what the release
+#             build compiles, features resolved as that build resolves them;
+#   recorded  the same walk over `cargo metadata --filter-platform T`, which
+#             resolves features with the dev-dependencies' too, as
+#             cargo-auditable records them.
+# The SBOM must hold every compiled crate and be exactly the recorded set.
+#
+# Environment:
+#   IMAGE_REPO  the local images, VARIANT-ARCH (default localhost/moscow-time)
+# Needs: podman, syft (.tools/), cargo, jq, just.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root" || exit 2
+export PATH="$root/.tools/bin:$PATH"
+variants=(alpine distroless scratch)
+declare -A target=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+passed=0
+failed=0
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() {
+    echo "FAIL $1"
+    [[ -n ${2:-} ]] && tail -n 20 <<<"    ${2//$'\n'/$'\n    '}"
+    failed=$((failed + 1))
+}
+exec 3>&1
+info() { echo "INFO $*" >&3; }
+check() {
+    local name=$1
+    shift
+    if "$@" >"$work/check.out" 2>&1; then pass "$name"; else fail "$name" "$(cat "$work/check.out")"; fi
+}
+
+# compiled TARGET, recorded TARGET: NAME@VERSION, one per line, sorted.
+compiled() {
+    cargo tree -q --locked -e normal,no-proc-macro --target "$1" --prefix none --format '{p}' |
+        sed -E 's/ \(.*//; s/ v/@/' | sort -u
+}
+recorded() {
+    cargo metadata -q --locked --format-version 1 --filter-platform "$1" | jq -r '
+        (.packages | map({key: .id, value: .}) | from_entries) as $pkgs
+        | (.resolve.nodes | map({key: .id, value: .}) | from_entries) as $nodes
+        | def proc_macro: any($pkgs[.].targets[]; .kind | index("proc-macro"));
+          [.resolve.root | recurse($nodes[.].deps[] | select(any(.dep_kinds[]; .kind == null)) | .pkg
+                                   | select(proc_macro | not))]
+        | unique | map($pkgs[.] | "\(.name)@\(.version)") | .[]' | sort -u
+}
+# cdx_crates FILE, spdx_crates FILE: the crates an SBOM lists, NAME@VERSION.
+cdx_crates() {
+    jq -r '.components[]?.purl // empty | select(startswith("pkg:cargo/")) | ltrimstr("pkg:cargo/")' "$1" | sort -u
+}
+spdx_crates() {
+    jq -r '.packages[].externalRefs[]? | select(.referenceType == "purl") | .referenceLocator
+        | select(startswith("pkg:cargo/")) | ltrimstr("pkg:cargo/")' "$1" | sort -u
+}
+# os_packages FILE: the base's packages (apk, deb) a CycloneDX SBOM lists.
+os_packages() {
+    jq -r '.components[]?.purl // empty | select(test("^pkg:(apk|deb)/"))' "$1"
+}
+
+if SBOM_DIR=$work/sbom just sbom >"$work/sbom.out" 2>&1; then
+    pass "sbom: just sbom writes SPDX and CycloneDX SBOMs of the six images"
+    while read -r line; do info "$line"; done < <(grep -v '^SBOMs in' "$work/sbom.out")
+else
+    fail "sbom: just sbom writes SPDX and CycloneDX SBOMs of the six images" "$(cat "$work/sbom.out")"
+fi
+
+for arch in "${!target[@]}"; do
+    if ! compiled "${target[$arch]}" >"$work/compiled-$arch" || ! recorded "${target[$arch]}" >"$work/recorded-$arch"; then
+        echo "FAIL sbom: cargo cannot resolve Cargo.lock for ${target[$arch]}"
+        exit 1
+    fi
+    extra=$(comm -13 "$work/compiled-$arch" "$work/recorded-$arch" | tr '\n' ' ')
+    info "${target[$arch]}: $(wc -l <"$work/compiled-$arch") crates compiled into the binary;" \
+        "cargo-auditable also records ${extra:-nothing} (features the dev-dependencies enable)"
+done
+
+# crates_match VARIANT ARCH: both SBOMs list every compiled crate and exactly the recorded ones.
+crates_match() {
+    local base=$work/sbom/moscow-time-$1-$2
+    local missing
+    cdx_crates "$base.cdx.json" >"$work/cdx" || return 1
+    spdx_crates "$base.spdx.json" >"$work/spdx" || return 1
+    missing=$(comm -23 "$work/compiled-$2" "$work/cdx")
+    [[ -z $missing ]] || { echo "compiled into the binary but not in the SBOM: ${missing//$'\n'/ }"; return 1; }
+    diff "$work/recorded-$2" "$work/cdx" || { echo "CycloneDX: crates differ from Cargo.lock's (< Cargo.lock, > SBOM)"; return 1; }
+    diff "$work/cdx" "$work/spdx" || { echo "SPDX and CycloneDX list other crates (< CycloneDX, > SPDX)"; return 1; }
+}
+for v in "${variants[@]}"; do
+    for arch in amd64 arm64; do
+        check "sbom: $v linux/$arch lists the $(wc -l <"$work/recorded-$arch") crates of Cargo.lock for ${target[$arch]}, exact versions, SPDX and CycloneDX alike" \
+            crates_match "$v" "$arch"
+    done
+done
+
+# The base's OS packages: syft reads them from the package database
+# (alpine's /lib/apk/db/installed, distroless' /var/lib/dpkg/status.d/).
+# CI's stand-in bases have none, so there this is reported, not checked.
+for v in alpine distroless; do
+    base_var=${v^^}_IMAGE
+    for arch in amd64 arm64; do
+        sbom=$work/sbom/moscow-time-$v-$arch.cdx.json
+        if [[ ${!base_var:-} == *ci-stand-in* ]]; then
+            info "$v linux/$arch: stand-in base ${!base_var}, no package database: $(os_packages "$sbom" | wc -l) OS packages," \
+                "other components: $(jq -r '[.components[]? | select((.purl // "") | startswith("pkg:cargo/") | not) | .name] | join(" ")' "$sbom")"
+        else
+            check "sbom: $v linux/$arch lists the base's OS packages" test -n "$(os_packages "$sbom")"
+        fi
+    done
+done
+
+echo "$passed passed, $failed failed"
+((failed == 0))
