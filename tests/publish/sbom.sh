@@ -15,12 +15,11 @@
 #
 # Environment:
 #   IMAGE_REPO  the local images, VARIANT-ARCH (default localhost/moscow-time)
-# Needs: podman, syft (.tools/), cargo, jq, just.
+# Needs: podman, syft (.tools/), cargo, jq, just, binutils.
 set -uo pipefail
-
-root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/images/lib.sh
+source "$(dirname "$0")/../images/lib.sh"
 cd "$root" || exit 2
-export PATH="$root/.tools/bin:$PATH"
 variants=(alpine distroless scratch)
 # Upstream builds musl binaries, CI's stand-in builder static glibc ones; the
 # closures must agree for both, so the check holds whichever the image has.
@@ -68,6 +67,18 @@ spdx_crates() {
     jq -r '.packages[].externalRefs[]? | select(.referenceType == "purl") | .referenceLocator
         | select(startswith("pkg:cargo/")) | ltrimstr("pkg:cargo/")' "$1" | sort -u
 }
+# dependency_list_size VARIANT ARCH: the bytes of the binary's .dep-v0
+# section, cargo-auditable's compressed dependency list (at most 2 KiB).
+dependency_list_size() {
+    local dir=$work/image hex size
+    unpack "$repo:$1-$2" "$dir" && extract_binary "$dir" "$work/binary" || return 1
+    hex=$(readelf -S -W "$work/binary" | awk '$2 == ".dep-v0" { print $6 }')
+    rm -rf "$dir" "$dir.tar" "$work/binary"
+    [[ -n $hex ]] || { echo "the binary has no .dep-v0 section: not built with cargo auditable"; return 1; }
+    size=$((16#$hex))
+    info "$1 linux/$2: the dependency list takes $size bytes"
+    ((size <= 2048)) || { echo "the dependency list takes $size bytes, more than 2 KiB"; return 1; }
+}
 # os_packages FILE: the base's packages (apk, deb) a CycloneDX SBOM lists.
 os_packages() {
     jq -r '.components[]?.purl // empty | select(test("^pkg:(apk|deb)/"))' "$1"
@@ -113,6 +124,8 @@ crates_match() {
 }
 for v in "${variants[@]}"; do
     for arch in amd64 arm64; do
+        check "sbom: $v linux/$arch carries its dependency list in the binary, at most 2 KiB" \
+            dependency_list_size "$v" "$arch"
         check "sbom: $v linux/$arch lists the $(wc -l <"$work/recorded-$arch") crates of Cargo.lock, exact versions, SPDX and CycloneDX alike" \
             crates_match "$v" "$arch"
     done
@@ -129,7 +142,9 @@ for v in alpine distroless; do
             info "$v linux/$arch: stand-in base ${!base_var}, no package database: $(os_packages "$sbom" | wc -l) OS packages," \
                 "other components: $(jq -r '[.components[]? | select((.purl // "") | startswith("pkg:cargo/") | not) | .name] | join(" ")' "$sbom")"
         else
-            check "sbom: $v linux/$arch lists the base's OS packages" test -n "$(os_packages "$sbom")"
+            check "sbom: $v linux/$arch carries its dependency list in the binary, at most 2 KiB" \
+            dependency_list_size "$v" "$arch"
+        check "sbom: $v linux/$arch lists the base's OS packages" test -n "$(os_packages "$sbom")"
         fi
     done
 done
