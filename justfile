@@ -45,26 +45,44 @@ images: (image "alpine") (image "distroless") (image "scratch")
 [group('run')]
 run VARIANT="scratch": _podman
     podman run --rm -it --pull=never --read-only --read-only-tmpfs=false --cap-drop=all \
-        --security-opt=no-new-privileges -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
+        --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json \
+        -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
-# rustfmt, clippy, hadolint and shellcheck, warnings denied; runtime deps are the four
+# rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four
 [group('check')]
 lint: _tools
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
-    shellcheck --external-sources tests/*.sh tests/images/*.sh tests/publish/*.sh publish/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
+    shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
+        tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
         .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
     @tests/runtime-deps.sh
+    tests/kubernetes/run.sh manifests
 
-# every test: lint, unit and integration tests, then the images
+# every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
-test: lint test-rust build test-images test-mutants test-publish test-sbom
+test: lint test-rust build test-browser test-images test-mutants test-seccomp test-kubernetes test-publish test-sbom
 
 # unit and integration tests of the server
 [group('check')]
 test-rust:
     cargo test --locked
+
+# the page in headless chromium against the release binary; screenshots in target/screenshots/
+[group('check')]
+test-browser: _browser build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd tests/browser
+    # npm ci wipes node_modules/, so only when the lock file changed.
+    if ! cmp -s package-lock.json node_modules/.installed-lock.json; then
+        npm ci --no-audit --no-fund --loglevel=error
+        cp package-lock.json node_modules/.installed-lock.json
+    fi
+    MOSCOW_TIME_BIN="{{ justfile_directory() / release / bin }}" \
+    SCREENSHOT_DIR="{{ justfile_directory() / "target/screenshots" }}" \
+        node --test --test-reporter=spec
 
 # build the images and prove every practice they claim
 [group('check')]
@@ -85,6 +103,21 @@ test-publish: _tools _podman images
 [group('check')]
 test-sbom: _tools _podman images
     tests/publish/sbom.sh
+
+# prove the seccomp profile covers the binary and podman enforces it
+[group('check')]
+test-seccomp: _podman (image "scratch")
+    tests/seccomp/run.sh
+
+# check the Kubernetes manifests agree with the code and run their pods with podman (`just lint` checks the files)
+[group('check')]
+test-kubernetes: _tools _podman (image "scratch")
+    tests/kubernetes/run.sh pods
+
+# measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
+[group('build')]
+seccomp: _podman (image "scratch")
+    deploy/seccomp/generate.sh
 
 # table and chart (media/sizes.svg) of the image sizes
 [group('report')]
@@ -132,6 +165,21 @@ _tools:
         python3 -m venv .tools
         .tools/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
         cp requirements-tools.txt .tools/
+    fi
+
+_browser:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    found=$(node --version 2>/dev/null || echo "no node")
+    major=$(sed -n 's/^v\([0-9]*\)\..*/\1/p' <<<"$found")
+    command -v npm >/dev/null || found+=", no npm"
+    if [[ -z $major ]] || ((major < 20)) || [[ $found == *"no npm"* ]]; then
+        echo "error: the browser tests need Node.js 20 or newer with npm (found $found); install them (Debian 13/Ubuntu 24.04: apt-get install nodejs npm, Fedora: dnf install nodejs npm)" >&2
+        exit 1
+    fi
+    if [[ ! -x ${CHROMIUM:-/usr/bin/chromium} ]]; then
+        echo "error: chromium not found at ${CHROMIUM:-/usr/bin/chromium}; install it (Debian/Ubuntu: apt-get install chromium, Fedora: dnf install chromium) or set CHROMIUM" >&2
+        exit 1
     fi
 
 _podman:

@@ -1,6 +1,6 @@
-//! Moscow wall-clock time: pure functions from an instant to the page and the JSON.
+//! Moscow wall-clock time: pure functions from an instant to its parts and the JSON.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 // Moscow has used UTC+3 all year since 2014-10-26 (no DST). A fixed offset is
@@ -65,6 +65,17 @@ impl MoscowTime {
         format!("{:02}:{:02}:{:02}", self.hour, self.minute, self.second)
     }
 
+    /// Day of the week, 0 = Sunday to 6 = Saturday.
+    pub fn weekday(&self) -> i64 {
+        // 1970-01-01 was a Thursday.
+        (self
+            .unix_ms
+            .saturating_add(OFFSET_MS)
+            .div_euclid(86_400_000)
+            + 4)
+        .rem_euclid(7)
+    }
+
     /// RFC 3339 with milliseconds and the Moscow offset: `2026-11-26T19:04:09.123+03:00`.
     pub fn rfc3339(&self) -> String {
         self.to_string()
@@ -90,44 +101,6 @@ pub fn time_json(now: SystemTime) -> String {
         r#"{{"timezone":"{TIMEZONE}","utc_offset":"{UTC_OFFSET}","datetime":"{t}","unix_ms":{}}}"#,
         t.unix_ms
     )
-}
-
-/// The inline stylesheet of the page. Its hash is in [`CONTENT_SECURITY_POLICY`],
-/// so any edit here must update that hash (a unit test checks it).
-const STYLE: &str = "body{margin:0;min-height:100vh;display:grid;place-items:center;\
-font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;\
-background:linear-gradient(160deg,#0b1d3a,#3a0b1d);color:#f4f1ea}\
-main{text-align:center;padding:2rem}\
-h1{margin:0;font-weight:400;font-size:1.1rem;letter-spacing:.3em;text-transform:uppercase;opacity:.75}\
-.time{margin:.5rem 0;font-size:clamp(3rem,16vw,9rem);font-variant-numeric:tabular-nums;font-weight:200}\
-.date{margin:0;font-size:1.25rem;opacity:.85}";
-
-/// The page allows nothing but its own inline stylesheet: no scripts, no
-/// external assets, no framing, no forms.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
-style-src 'sha256-TZzzSTniF4lYNEUgK1eIHene8G6ooO9jRQpmzlrN4QM='; \
-base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/// The `/` page for `now`: a small self-contained HTML document.
-pub fn render_page(now: SystemTime) -> String {
-    let t = MoscowTime::at(now);
-    let mut page = String::with_capacity(1536);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        page,
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n\
-         <meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Moscow time</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n\
-         <h1>Moscow time</h1>\n\
-         <p class=\"time\"><time datetime=\"{datetime}\">{time}</time></p>\n\
-         <p class=\"date\">{date} &middot; UTC{UTC_OFFSET}</p>\n\
-         </main>\n</body>\n</html>\n",
-        datetime = t,
-        time = t.time(),
-        date = t.date(),
-    );
-    page
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -216,54 +189,23 @@ mod tests {
     }
 
     #[test]
+    fn weekdays_follow_the_moscow_date() {
+        // 2026-11-26 is a Thursday; at 21:00 UTC Moscow is already on Friday.
+        assert_eq!(MoscowTime::from_unix_ms(1_795_726_800_000 - 1).weekday(), 4);
+        assert_eq!(MoscowTime::from_unix_ms(1_795_726_800_000).weekday(), 5);
+        // 1970-01-01 03:00 Moscow was a Thursday; the evening before, a Wednesday.
+        assert_eq!(MoscowTime::at(UNIX_EPOCH).weekday(), 4);
+        assert_eq!(MoscowTime::from_unix_ms(-10_800_001).weekday(), 3);
+        // 2024-01-01 was a Monday.
+        assert_eq!(MoscowTime::at(at(1_704_067_200, 0)).weekday(), 1);
+    }
+
+    #[test]
     fn json_has_every_field_for_the_same_instant() {
         let body = time_json(at(1_795_709_049, 123));
         assert_eq!(
             body,
             r#"{"timezone":"Europe/Moscow","utc_offset":"+03:00","datetime":"2026-11-26T19:04:09.123+03:00","unix_ms":1795709049123}"#
         );
-    }
-
-    #[test]
-    fn page_shows_date_and_time() {
-        let page = render_page(at(1_795_709_049, 123));
-        assert!(page.contains(">19:04:09</time>"), "{page}");
-        assert!(page.contains("2026-11-26"), "{page}");
-        assert!(
-            !page.contains("http://") && !page.contains("https://"),
-            "external asset: {page}"
-        );
-    }
-
-    #[test]
-    fn csp_hash_matches_the_inline_style() {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(STYLE.as_bytes());
-        let expected = format!("'sha256-{}'", base64(&digest));
-        assert!(
-            CONTENT_SECURITY_POLICY.contains(&expected),
-            "update CONTENT_SECURITY_POLICY to {expected}"
-        );
-    }
-
-    /// Standard base64 with padding, enough for a CSP hash.
-    fn base64(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
     }
 }

@@ -4,7 +4,9 @@
 //! - [`config`]: settings from environment variables, with defaults.
 //! - [`server`]: the accept loop, connection settings and graceful shutdown.
 //! - [`routes`]: which path answers what; headers every response carries.
-//! - [`clock`]: Moscow time as HTML and JSON, from a given instant.
+//! - [`clock`]: Moscow time from a given instant, and the `/api/time` JSON.
+//! - [`page`]: the `/` page and its Content-Security-Policy.
+//! - [`csp`]: SHA-256 hash sources for that policy, computed at compile time.
 //! - [`metrics`]: request counters and latency histogram in Prometheus format.
 //! - [`log`]: access log on stdout, errors on stderr.
 //! - [`shutdown`]: SIGTERM / SIGINT.
@@ -12,9 +14,11 @@
 
 pub mod clock;
 pub mod config;
+pub mod csp;
 pub mod healthcheck;
 pub mod log;
 pub mod metrics;
+pub mod page;
 pub mod routes;
 pub mod server;
 pub mod shutdown;

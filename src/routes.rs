@@ -7,8 +7,8 @@ use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 
-use crate::clock;
 use crate::server::State;
+use crate::{clock, page};
 
 /// The paths this server knows. Also the `path` metrics label, so the number
 /// of label values is bounded by the type.
@@ -96,10 +96,10 @@ fn answer(route: Route, state: &State, now: SystemTime) -> Response<Body> {
     match route {
         // Human page: the current Moscow time as HTML.
         Route::Page => {
-            let mut response = with_type(StatusCode::OK, HTML, clock::render_page(now));
+            let mut response = with_type(StatusCode::OK, HTML, page::render(now));
             response.headers_mut().insert(
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(clock::CONTENT_SECURITY_POLICY),
+                HeaderValue::from_static(page::CONTENT_SECURITY_POLICY),
             );
             response
         }
@@ -211,10 +211,9 @@ mod tests {
         let response = get("/", &State::new());
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CONTENT_TYPE], HTML);
-        assert!(
-            response
-                .headers()
-                .contains_key(header::CONTENT_SECURITY_POLICY)
+        assert_eq!(
+            response.headers()[header::CONTENT_SECURITY_POLICY],
+            page::CONTENT_SECURITY_POLICY
         );
         assert!(body(response).await.starts_with("<!doctype html>"));
     }

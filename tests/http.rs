@@ -18,8 +18,12 @@ async fn page_shows_moscow_time_as_html() {
             .header("content-security-policy")
             .starts_with("default-src 'none'")
     );
+    assert_eq!(
+        reply.header("content-security-policy"),
+        moscow_time::page::CONTENT_SECURITY_POLICY
+    );
     assert!(
-        reply.body.contains("<title>Moscow time</title>"),
+        reply.body.contains(" Moscow time</title>"),
         "{}",
         reply.body
     );

@@ -230,7 +230,7 @@ serves_page_and_api() {
     local page api
     page=$(curl -fsS --max-time 2 -D "$work/headers" "http://$addr/") || return 1
     grep -qi '^content-type: text/html' "$work/headers" || { cat "$work/headers"; return 1; }
-    grep -q '<title>Moscow time</title>' <<<"$page" || { echo "unexpected page: $page"; return 1; }
+    grep -Eq '<title>[0-9]{2}:[0-9]{2}:[0-9]{2} Moscow time</title>' <<<"$page" || { echo "unexpected page: $page"; return 1; }
     api=$(curl -fsS --max-time 2 "http://$addr/api/time") || return 1
     jq -e '.timezone == "Europe/Moscow" and (.unix_ms | type) == "number"' <<<"$api" >/dev/null ||
         { echo "unexpected /api/time: $api"; return 1; }
@@ -266,7 +266,7 @@ stops_fast() {
     ((ms < 2000)) && [[ $code == 0 ]]
 }
 
-hardening=(--read-only --read-only-tmpfs=false --cap-drop=all --security-opt=no-new-privileges)
+hardening=(--read-only --read-only-tmpfs=false --cap-drop=all --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json)
 
 for v in "${variants[@]}"; do
     img=$repo:$v
