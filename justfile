@@ -22,7 +22,9 @@ build:
     set -euo pipefail
     # RUSTFLAGS with an explicit --target reach only target crates, so
     # proc-macros still build as shared objects.
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target {{ target }}
+    # cargo auditable embeds the dependency list for SBOM tools, as the images do.
+    command -v cargo-auditable >/dev/null || { echo "error: cargo-auditable not found: cargo install --locked --version 0.7.7 cargo-auditable" >&2; exit 1; }
+    RUSTFLAGS="-C target-feature=+crt-static" cargo auditable build --release --locked --target {{ target }}
     binary={{ release }}/{{ bin }}
     if readelf -d "$binary" | grep -q NEEDED; then
         echo "error: $binary needs shared libraries:" >&2
@@ -54,6 +56,7 @@ lint: _tools
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
+    @tests/checkov.sh
     shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
         tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
         .ci/stand-ins/addgroup .ci/stand-ins/rustc-crt-static
