@@ -40,15 +40,16 @@ lint: _tools
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
+    @tests/checkov.sh
     shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
-        deploy/seccomp/*.sh bench/*.sh musl/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
+        tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh musl/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
         .ci/stand-ins/addgroup .ci/stand-ins/rustup .ci/stand-ins/setup-rust-musl
     @tests/runtime-deps.sh
     tests/kubernetes/run.sh manifests
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
-test: lint test-rust build test-browser test-images test-mutants test-seccomp test-kubernetes
+test: lint test-rust build test-browser test-images test-mutants test-seccomp test-kubernetes test-publish test-sbom
 
 # unit and integration tests of the server
 [group('check')]
@@ -79,6 +80,16 @@ test-images: _tools _podman images
 [group('check')]
 test-mutants: _tools _podman images
     tests/images/mutants.sh
+
+# publish to a loopback TLS registry, then pull as a consumer who trusts only the test key
+[group('check')]
+test-publish: _tools _podman images
+    tests/publish/run.sh
+
+# SBOMs of the six images: syft finds every crate of Cargo.lock, exact versions
+[group('check')]
+test-sbom: _tools _podman images
+    tests/publish/sbom.sh
 
 # prove the seccomp profile covers the binary and podman enforces it
 [group('check')]
@@ -113,6 +124,18 @@ bench-server: build
 [group('report')]
 bench-images: _podman
     bench/images.sh
+
+# push the multi-arch images to REGISTRY, signed by SIGN_BY (README "Publish and verify")
+[group('ship')]
+[no-exit-message]
+publish: _podman
+    @publish/publish.sh
+
+# SPDX and CycloneDX JSON SBOMs of the six images into target/sbom/ (SBOM_DIR)
+[group('ship')]
+[no-exit-message]
+sbom: _tools _podman
+    @publish/sbom.sh
 
 # remove build output and the project-local tools
 [group('build')]

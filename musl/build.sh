@@ -47,11 +47,15 @@ report() {
     done
 }
 
+# cargo-auditable embeds the dependency list for SBOM tools, as the images do.
+command -v cargo-auditable >/dev/null ||
+    { echo "error: cargo-auditable not found; install it: cargo install --locked --version 0.7.7 cargo-auditable" >&2; exit 1; }
+
 case $target in
 *-linux-gnu)
     # RUSTFLAGS with an explicit --target reach only target crates, so
     # proc-macros still build as shared objects.
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" "$@"
+    RUSTFLAGS="-C target-feature=+crt-static" cargo auditable build --release --locked --target "$target" "$@"
     report "static" # "static-pie linked" or "statically linked", by rustc version
     exit 0
     ;;
@@ -79,6 +83,6 @@ fi
 
 mkdir -p target/specs
 RUSTC=$rustc musl/target-spec.sh "$target" >"target/specs/$target.json"
-RUSTC=$rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="${rustflags[*]}" "$cargo" build --release --locked \
+RUSTC=$rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="${rustflags[*]}" "$cargo" auditable build --release --locked \
     -Zbuild-std=std,panic_abort -Zjson-target-spec --target "target/specs/$target.json" "$@"
 report "static-pie linked"

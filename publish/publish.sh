@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# publish/publish.sh (`just publish`): pushes each variant's multi-arch
+# manifest list (linux/amd64 + linux/arm64) to REGISTRY under the tags VARIANT
+# and VERSION-VARIANT, signs every pushed manifest digest (each list and each
+# per-architecture image, for each tag) with GPG simple signing, and prints
+# every digest as REGISTRY@sha256:... .
+#
+# Environment:
+#   REGISTRY        the repository to push to, e.g. registry.example.com/team/moscow-time
+#   SIGN_BY         fingerprint of a GPG secret key in GNUPGHOME (default ~/.gnupg),
+#                   or `none` to push unsigned
+#   SIGNATURES_DIR  where the signatures go, laid out as containers/image reads a
+#                   lookaside store (default target/signatures); serve it next to
+#                   the registry
+#   CERT_DIR        a directory of CA certificates (*.crt) that the registry's
+#                   TLS certificate chains to; default: podman's own trust
+#                   (/etc/containers/certs.d/HOST:PORT/ca.crt and the system roots)
+#   IMAGE_REPO      the local images, VARIANT-multiarch (default localhost/moscow-time)
+#   VARIANTS        default "alpine distroless scratch"
+#
+# It reads and writes no containers configuration (registries.d, policy.json):
+# podman 4.3 finds registries.d only in /etc/containers or ~/.config/containers,
+# and a second `podman manifest push --sign-by` of the same digests to another
+# tag replaces the first tag's signatures. So podman pushes unsigned and
+# `skopeo standalone-sign` signs the exact manifest bytes the registry then
+# serves, one signature per digest and tag, appended to what is already there.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+repo=${IMAGE_REPO:-localhost/moscow-time}
+read -r -a variants <<<"${VARIANTS:-alpine distroless scratch}"
+platforms=(linux/amd64 linux/arm64)
+build_recipe="just images"
+signatures_dir=${SIGNATURES_DIR:-$root/target/signatures}
+version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)
+
+# die CODE MESSAGE: one line on stderr, exit CODE (2: bad configuration).
+die() {
+    echo "error: $2" >&2
+    exit "$1"
+}
+
+# ------------------------------------------------------------ configuration
+
+[[ -n ${REGISTRY:-} ]] ||
+    die 2 "REGISTRY is not set: name the repository to push to, e.g. REGISTRY=registry.example.com/team/moscow-time"
+# HOST[:PORT]/PATH, no tag or digest: the script adds the tags.
+[[ $REGISTRY =~ ^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+$ ]] ||
+    die 2 "REGISTRY '$REGISTRY' is not HOST[:PORT]/REPOSITORY without a tag, e.g. registry.example.com/team/moscow-time"
+host=${REGISTRY%%/*}
+repo_path=${REGISTRY#*/}
+
+[[ -n ${SIGN_BY:-} ]] ||
+    die 2 "SIGN_BY is not set: give the fingerprint of a GPG secret key in GNUPGHOME, or SIGN_BY=none to publish unsigned"
+if [[ $SIGN_BY != none ]]; then
+    [[ $SIGN_BY =~ ^[0-9A-Fa-f]{40}$ ]] ||
+        die 2 "SIGN_BY '$SIGN_BY' is not a 40-hex-digit GPG fingerprint (gpg --list-secret-keys --with-fingerprint), or none"
+    gpg --batch --list-secret-keys "$SIGN_BY" >/dev/null 2>&1 ||
+        die 2 "SIGN_BY: no secret key $SIGN_BY in ${GNUPGHOME:-~/.gnupg} (GNUPGHOME)"
+fi
+
+cert_args=()
+if [[ -n ${CERT_DIR:-} ]]; then
+    compgen -G "$CERT_DIR/*.crt" >/dev/null || die 2 "CERT_DIR '$CERT_DIR' holds no *.crt file"
+    cert_args=(--cert-dir "$CERT_DIR")
+fi
+
+# ------------------------------------------------------------ local images
+
+# The local manifest list of each variant must hold every platform.
+for v in "${variants[@]}"; do
+    list=$(podman manifest inspect "$repo:$v-multiarch" 2>/dev/null) ||
+        die 1 "$repo:$v-multiarch not found: build the multi-arch images with \`$build_recipe\`"
+    for p in "${platforms[@]}"; do
+        jq -e --arg os "${p%/*}" --arg arch "${p#*/}" \
+            'any(.manifests[].platform; .os == $os and .architecture == $arch)' <<<"$list" >/dev/null ||
+            die 1 "$repo:$v-multiarch has no $p image: build the multi-arch images with \`$build_recipe\`"
+    done
+done
+
+# ------------------------------------------------------------ push
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# push VARIANT TAG: pushes the list and its images, prints the list's digest.
+push() {
+    if ! podman manifest push --quiet --all --format v2s2 "${cert_args[@]}" \
+        --digestfile "$work/digest" "$repo:$1-multiarch" "docker://$REGISTRY:$2" 2>"$work/push.err"; then
+        die 1 "the push of $repo:$1-multiarch to $REGISTRY:$2 failed: $(grep -m 1 . "$work/push.err" | sed 's/^Error: //')"
+    fi
+    cat "$work/digest"
+}
+
+# fetch DIGEST FILE: the manifest as the registry serves it, checked against DIGEST.
+fetch() {
+    skopeo inspect --raw "${cert_args[@]}" "docker://$REGISTRY@$1" >"$2" 2>"$work/fetch.err" ||
+        die 1 "cannot read back $REGISTRY@$1: $(grep -m 1 . "$work/fetch.err")"
+    [[ sha256:$(sha256sum <"$2" | cut -d' ' -f1) == "$1" ]] || die 1 "$REGISTRY@$1 served a manifest with another digest"
+}
+
+# sign FILE DIGEST TAG: a simple signing signature that FILE (the manifest of
+# DIGEST) is REGISTRY:TAG, written to the next free signature-N of DIGEST.
+sign() {
+    local dir n=1
+    dir=$signatures_dir/$repo_path@sha256=${2#sha256:}
+    mkdir -p "$dir"
+    while [[ -e $dir/signature-$n ]]; do n=$((n + 1)); done
+    skopeo standalone-sign "$1" "$REGISTRY:$3" "$SIGN_BY" -o "$dir/signature-$n" 2>"$work/sign.err" ||
+        die 1 "signing $REGISTRY@$2 failed: $(grep -m 1 . "$work/sign.err")"
+}
+
+start=$SECONDS
+for v in "${variants[@]}"; do
+    tags=("$v" "$version-$v")
+    list_digest=$(push "$v" "${tags[0]}")
+    second_digest=$(push "$v" "${tags[1]}")
+    [[ $second_digest == "$list_digest" ]] ||
+        die 1 "$REGISTRY:${tags[0]} and $REGISTRY:${tags[1]} got different digests; push again"
+    fetch "$list_digest" "$work/$list_digest.json"
+    printf '%-10s %-13s %s\n' "$v" "manifest list" "$REGISTRY@$list_digest"
+    digests=("$list_digest")
+    while read -r digest platform; do
+        fetch "$digest" "$work/$digest.json"
+        digests+=("$digest")
+        printf '%-10s %-13s %s\n' "$v" "$platform" "$REGISTRY@$digest"
+    done < <(jq -r '.manifests[] | "\(.digest) \(.platform.os)/\(.platform.architecture)"' "$work/$list_digest.json")
+    if [[ $SIGN_BY != none ]]; then
+        for tag in "${tags[@]}"; do
+            for digest in "${digests[@]}"; do sign "$work/$digest.json" "$digest" "$tag"; done
+        done
+    fi
+done
+
+if [[ $SIGN_BY == none ]]; then
+    echo "pushed UNSIGNED (SIGN_BY=none) to $host in $((SECONDS - start)) s; tags: VARIANT, $version-VARIANT"
+else
+    echo "pushed and signed by $SIGN_BY in $((SECONDS - start)) s; tags: VARIANT, $version-VARIANT;" \
+        "signatures in $signatures_dir (serve it as the lookaside of $host)"
+fi
