@@ -83,6 +83,11 @@ fi
 
 mkdir -p target/specs
 RUSTC=$rustc musl/target-spec.sh "$target" >"target/specs/$target.json"
-RUSTC=$rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="${rustflags[*]}" "$cargo" auditable build --release --locked \
+# cargo-auditable runs `cargo metadata` and `rustc --print=cfg` on its own:
+# the first sees -Z flags only from the environment, the second needs
+# -Zunstable-options for a JSON target spec (the images' .cargo/ does the same).
+printf '#!/bin/sh\nexec %q -Zunstable-options "$@"\n' "$rustc" >target/specs/rustc
+chmod +x target/specs/rustc
+CARGO_UNSTABLE_JSON_TARGET_SPEC=true RUSTC=$root/target/specs/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="${rustflags[*]}" "$cargo" auditable build --release --locked \
     -Zbuild-std=std,panic_abort -Zjson-target-spec --target "target/specs/$target.json" "$@"
 report "static-pie linked"
