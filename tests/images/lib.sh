@@ -69,7 +69,7 @@ extract_binary() {
 # and the Containerfiles, copied to DIR for probe builds that edit them.
 copy_context() {
     mkdir -p "$1"
-    cp -a "$root"/{Cargo.toml,Cargo.lock,src,.containerignore} "$root"/Containerfile.* "$1/"
+    cp -a "$root"/{Cargo.toml,Cargo.lock,src,musl,.containerignore} "$root"/Containerfile.* "$1/"
 }
 
 # remove_new_layers BUILD_LOG...: removes the layers the logged `podman build`
