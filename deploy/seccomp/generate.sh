@@ -23,7 +23,9 @@
 #   IMAGE=localhost/moscow-time:scratch         the binary to trace
 #   ARM64_IMAGE=localhost/moscow-time:scratch-arm64  traced if present
 # Needs: podman, strace, curl, jq, and root for the kernel log (dmesg).
-set -euo pipefail
+set -Eeuo pipefail
+# A step of the workload that fails says which one (it often fails silently).
+trap 'echo "error: $0: line $LINENO: \`$BASH_COMMAND\` failed" >&2' ERR
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 profile=$root/deploy/seccomp/moscow-time.json

@@ -253,7 +253,7 @@ default_of() {
 probe_paths() {
     local path
     for path in $(container | jq -r '.startupProbe.httpGet.path, .livenessProbe.httpGet.path, .readinessProbe.httpGet.path'); do
-        grep -q "\"$path\" => Route::" src/routes.rs || { echo "$path is not a route in src/routes.rs"; return 1; }
+        grep -q "\"$path\" => Route::" src/route.rs || { echo "$path is not a route in src/route.rs"; return 1; }
     done
     # Liveness asks what the image's HEALTHCHECK asks.
     expect "liveness = healthcheck path" "$(container | jq -r '.livenessProbe.httpGet.path')" \
