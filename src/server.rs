@@ -157,11 +157,13 @@ async fn serve(
     header_read_timeout: Duration,
 ) {
     let closed = registration.close_signal();
-    // Wait for the first byte before hyper allocates its buffers. Measured
-    // (bench/stress.py, "silent"), this does not yet spare silent connections
-    // hyper's buffers: the wait returns at once; to be found out why.
+    // Wait for the first byte before hyper allocates its buffers. Not with
+    // `readable()`: tokio (1.54, #8435) marks an accepted socket readable
+    // before the kernel says so, and only a read that finds nothing clears
+    // that. A one-byte peek tries the socket, then waits for a real event.
+    let mut first = [0; 1];
     tokio::select! {
-        readable = stream.readable() => if readable.is_err() { return },
+        peeked = stream.peek(&mut first) => if !matches!(peeked, Ok(1..)) { return },
         () = closed.notified() => return,
         () = tokio::time::sleep(header_read_timeout) => return,
     }
