@@ -8,15 +8,20 @@
 //! and idle connections are closed to make room, the way nginx reuses
 //! keep-alive connections: no request is lost, a real client just reconnects,
 //! and a flood of connections that send nothing cannot lock honest clients out.
+//!
+//! Fresh and idle connections wait outside hyper (see `server::serve`), so
+//! they hold none of its buffers; at shutdown they close at once, while the
+//! busy ones are asked to finish their request.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use hyper::body::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
@@ -53,6 +58,9 @@ pub struct Connections {
     closing: AtomicUsize,
     /// Wakes the sweeper, which sleeps while there is nothing to sweep.
     wake: Notify,
+    /// Set once shutdown begins; `drained` wakes when the last connection closes.
+    shutting_down: AtomicBool,
+    drained: Notify,
     /// Shed since the last log line, by [`Shed`] reason.
     unlogged: [AtomicU64; Shed::ALL.len()],
 }
@@ -69,7 +77,12 @@ struct Slot {
     state: AtomicU8,
     /// When it became fresh or idle, in ms since [`Connections::epoch`].
     since_ms: AtomicU64,
+    /// Wakes the connection's task to close (state [`CLOSING`]) or, at
+    /// shutdown, to finish the request in flight.
     close: Notify,
+    /// Sent a request with a body: stays with hyper, which reads or discards
+    /// the rest of it, instead of waiting outside between requests.
+    has_body: AtomicBool,
 }
 
 impl Connections {
@@ -85,6 +98,8 @@ impl Connections {
             open: AtomicUsize::new(0),
             closing: AtomicUsize::new(0),
             wake: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            drained: Notify::new(),
             unlogged: [const { AtomicU64::new(0) }; Shed::ALL.len()],
         }
     }
@@ -100,6 +115,7 @@ impl Connections {
             state: AtomicU8::new(FRESH),
             since_ms: AtomicU64::new(self.now_ms()),
             close: Notify::new(),
+            has_body: AtomicBool::new(false),
         });
         let index = {
             let mut slab = self.lock();
@@ -143,11 +159,25 @@ impl Connections {
         self.closing.load(Relaxed) > 0 || self.shed_oldest() > 0
     }
 
-    /// Closes the connections that have not sent a byte: at shutdown, hyper's
-    /// graceful drain only knows the ones it serves.
-    pub fn close_fresh(&self) {
+    /// Begins shutdown: closes the fresh and idle connections, which have no
+    /// request to finish, and asks the busy ones to close after theirs.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Relaxed);
         for slot in self.lock().slots.iter().flatten() {
-            self.close(slot, FRESH);
+            if !self.close(slot, FRESH) && !self.close(slot, IDLE) {
+                slot.close.notify_one();
+            }
+        }
+    }
+
+    /// Resolves once every connection has closed.
+    pub async fn drained(&self) {
+        let drained = self.drained.notified();
+        let mut drained = std::pin::pin!(drained);
+        // Registered before the check, so a close in between still wakes us.
+        drained.as_mut().enable();
+        if self.open.load(Relaxed) > 0 {
+            drained.await;
         }
     }
 
@@ -270,20 +300,48 @@ pub struct Registration {
     index: usize,
 }
 
-/// Tells a connection's task that the connection is to close.
-pub struct CloseSignal(Arc<Slot>);
+/// What a connection's task learns from the registry: whether to close,
+/// finish and close (shutdown), or may put hyper aside (idle).
+pub struct Signal {
+    connections: Arc<Connections>,
+    slot: Arc<Slot>,
+}
 
-impl CloseSignal {
-    /// Resolves once the connection is told to close.
+impl Signal {
+    /// Resolves once the connection is told to close, or shutdown begins.
     pub async fn notified(&self) {
-        self.0.close.notified().await;
+        self.slot.close.notified().await;
+    }
+
+    /// Told to close: drop the connection.
+    pub fn is_closing(&self) -> bool {
+        self.slot.state.load(Relaxed) == CLOSING
+    }
+
+    /// Its last response is written and no byte of the next request read
+    /// since, and no request of it had a body hyper may still have to discard.
+    pub fn is_idle(&self) -> bool {
+        self.slot.state.load(Relaxed) == IDLE && !self.slot.has_body.load(Relaxed)
+    }
+
+    /// Shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.connections.shutting_down.load(Relaxed)
+    }
+
+    /// A request with a body arrived: keep the connection with hyper.
+    pub fn saw_body(&self) {
+        self.slot.has_body.store(true, Relaxed);
     }
 }
 
 impl Registration {
     /// The signal that this connection is to close; it outlives the registration.
-    pub fn close_signal(&self) -> CloseSignal {
-        CloseSignal(Arc::clone(&self.slot))
+    pub fn signal(&self) -> Signal {
+        Signal {
+            connections: Arc::clone(&self.connections),
+            slot: Arc::clone(&self.slot),
+        }
     }
 
     /// Moves to `state` unless the connection is closing; false if it is.
@@ -316,7 +374,9 @@ impl Drop for Registration {
         if self.slot.state.load(Relaxed) == CLOSING {
             connections.closing.fetch_sub(1, Relaxed);
         }
-        connections.open.fetch_sub(1, Relaxed);
+        if connections.open.fetch_sub(1, Relaxed) == 1 {
+            connections.drained.notify_waiters();
+        }
         connections.state.metrics.connection_closed();
     }
 }
@@ -331,6 +391,9 @@ pub struct Tracked {
     stalled: Option<Pin<Box<Sleep>>>,
     /// Bytes written since the connection last went idle.
     wrote: bool,
+    /// Bytes read from the socket that hyper had not parsed when it was put
+    /// aside (pipelined requests); read again before the socket.
+    unread: Bytes,
 }
 
 impl Tracked {
@@ -340,6 +403,45 @@ impl Tracked {
             registration,
             stalled: None,
             wrote: false,
+            unread: Bytes::new(),
+        }
+    }
+
+    /// Waits for the first byte of a fresh connection without reading it:
+    /// true once there is one, false if the client closed or the socket failed.
+    pub async fn first_byte(&self) -> bool {
+        // Not `readable()`: tokio (1.54, #8435) marks an accepted socket
+        // readable before the kernel says so, and only a read that finds
+        // nothing clears that. A one-byte peek tries the socket, then waits.
+        matches!(self.stream.peek(&mut [0; 1]).await, Ok(1..))
+    }
+
+    /// Waits until an idle connection has bytes to read: false if the client
+    /// closed it first or the socket failed. hyper's last read found none,
+    /// so tokio's readiness is clear and this waits for the kernel.
+    pub async fn next_bytes(&self) -> bool {
+        if !self.unread.is_empty() {
+            return true;
+        }
+        match self.stream.ready(Interest::READABLE).await {
+            // Closed by the client: hyper need not be woken for it, unless a
+            // last request came before the FIN.
+            Ok(ready) if ready.is_read_closed() => self.first_byte().await,
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Bytes hyper read but had not parsed; they are read again first, before
+    /// any given back earlier that hyper has not read yet (its reads are
+    /// limited to its buffer).
+    pub fn unread(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            // Even empty, they would keep hyper's whole read buffer allocated.
+        } else if self.unread.is_empty() {
+            self.unread = bytes;
+        } else {
+            self.unread = [bytes, std::mem::take(&mut self.unread)].concat().into();
         }
     }
 
@@ -380,7 +482,16 @@ impl AsyncRead for Tracked {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+        if this.unread.is_empty() {
+            ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+        } else {
+            let n = this.unread.len().min(buf.remaining());
+            buf.put_slice(&this.unread.split_to(n));
+            if this.unread.is_empty() {
+                // Release hyper's old read buffer.
+                this.unread = Bytes::new();
+            }
+        }
         if buf.filled().len() > before && !this.registration.mark(BUSY) {
             // Shed while these bytes were on their way: it is closing anyway.
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));

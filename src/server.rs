@@ -1,22 +1,23 @@
 //! The accept loop: serves HTTP/1.1 connections until shutdown, then drains them.
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::{Ready, poll_fn, ready};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::config::Config;
-use crate::connections::{Connections, Registration, Tracked};
+use crate::connections::{Connections, Registration, Signal, Tracked};
 use crate::log::{self, AccessLog};
 use crate::route::Route;
 use crate::routes::{self, Body};
@@ -67,7 +68,6 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
     let http = Arc::new(http);
-    let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let background = [
         tokio::spawn({
@@ -118,7 +118,6 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
             stream,
             connections.register(),
             Arc::clone(&http),
-            graceful.watcher(),
             Arc::clone(&state),
             config.header_read_timeout,
         ));
@@ -127,12 +126,10 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
     state.begin_shutdown();
     // Stop accepting new connections.
     drop(listener);
-    // Connections that have not sent a byte have nothing to finish.
-    connections.close_fresh();
     // Ask open connections to finish their current request; idle ones close now.
-    let drained = graceful.shutdown();
+    connections.shutdown();
     // Wait for them, but never longer than the grace period.
-    if tokio::time::timeout(config.shutdown_grace, drained)
+    if tokio::time::timeout(config.shutdown_grace, connections.drained())
         .await
         .is_err()
     {
@@ -148,35 +145,84 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
 }
 
 /// Serves one connection until it ends, times out or is shed.
+///
+/// hyper keeps an 8 KiB read and an 8 KiB write buffer for as long as it
+/// serves a connection, and has no setting to drop them while one is idle.
+/// So hyper serves a connection only while it has a request: the task waits
+/// for the first byte outside hyper, and once a response is written and
+/// nothing more has been read, it takes the socket back from hyper
+/// (`into_parts`, with any bytes hyper read but had not parsed) and waits
+/// again. An idle connection then costs its task and socket, not 14 KiB.
 async fn serve(
     stream: TcpStream,
     registration: Registration,
     http: Arc<http1::Builder>,
-    watcher: Watcher,
     state: Arc<State>,
     header_read_timeout: Duration,
 ) {
-    let closed = registration.close_signal();
-    // Wait for the first byte before hyper allocates its buffers. Not with
-    // `readable()`: tokio (1.54, #8435) marks an accepted socket readable
-    // before the kernel says so, and only a read that finds nothing clears
-    // that. A one-byte peek tries the socket, then waits for a real event.
-    let mut first = [0; 1];
+    let signal = registration.signal();
+    let body_signal = registration.signal();
+    let mut io = Tracked::new(stream, registration);
+    // A fresh connection must send its first byte within the header timeout.
     tokio::select! {
-        peeked = stream.peek(&mut first) => if !matches!(peeked, Ok(1..)) { return },
-        () = closed.notified() => return,
+        biased;
+        () = signal.notified() => return,
+        first = io.first_byte() => if !first { return },
         () = tokio::time::sleep(header_read_timeout) => return,
     }
-    let service = service_fn(move |req| handle(&req, &state));
-    let io = TokioIo::new(Tracked::new(stream, registration));
-    // Boxed so that the task of a fresh connection stays small.
-    let conn = Box::pin(watcher.watch(http.serve_connection(io, service)));
-    tokio::select! {
-        served = conn => if let Err(err) = served {
-            log::connection_error(&err);
-        },
-        () = closed.notified() => {}
+    let mut service = service_fn(move |req: Request<Incoming>| {
+        if !req.body().is_end_stream() {
+            body_signal.saw_body();
+        }
+        handle(&req, &state)
+    });
+    loop {
+        // Boxed so that the task of an idle connection stays small.
+        let mut conn = Box::pin(http.serve_connection(TokioIo::new(io), service));
+        let mut draining = false;
+        let served = loop {
+            tokio::select! {
+                biased;
+                () = signal.notified(), if !draining => {
+                    if signal.is_closing() {
+                        return;
+                    }
+                    // Shutdown: finish the request in flight, then close.
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+                served = until_idle(conn.as_mut(), &signal) => break served,
+            }
+        };
+        match served {
+            Some(Ok(())) => return,
+            Some(Err(err)) => return log::connection_error(&err),
+            None if draining || signal.is_shutting_down() => return,
+            None => {}
+        }
+        let parts = Pin::into_inner(conn).into_parts();
+        io = parts.io.into_inner();
+        io.unread(parts.read_buf);
+        service = parts.service;
+        // Idle: the keep-alive sweeper closes it after KEEPALIVE_TIMEOUT_MS.
+        tokio::select! {
+            biased;
+            () = signal.notified() => return,
+            more = io.next_bytes() => if !more { return },
+        }
     }
+}
+
+/// Polls hyper's connection until it ends (`Some`) or goes idle (`None`).
+fn until_idle<'a, F: Future>(
+    mut conn: Pin<&'a mut F>,
+    signal: &'a Signal,
+) -> impl Future<Output = Option<F::Output>> + 'a {
+    poll_fn(move |cx| match conn.as_mut().poll(cx) {
+        Poll::Ready(served) => Poll::Ready(Some(served)),
+        Poll::Pending if signal.is_idle() => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    })
 }
 
 /// Answers one request, then counts and logs it.
