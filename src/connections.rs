@@ -166,7 +166,15 @@ impl Connections {
     /// request to finish, and asks the busy ones to close after theirs.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Relaxed);
-        for slot in self.lock().slots.iter().flatten() {
+        let slab = self.lock();
+        // The busy first: once a client sees its idle connection close, a
+        // request it sends on another must already be the last one there.
+        for slot in slab.slots.iter().flatten() {
+            if slot.state.load(Relaxed) == BUSY {
+                slot.close.notify_one();
+            }
+        }
+        for slot in slab.slots.iter().flatten() {
             if ![FRESH, IDLE, PARKED]
                 .into_iter()
                 .any(|was| self.close(slot, was))
