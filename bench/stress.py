@@ -193,7 +193,8 @@ def memory(args: argparse.Namespace, tmp: Path, configs: list[tuple[str, b.Targe
                     + " | ".join(f"{a:+.2f}" for a in after) + " |")
     return "\n".join([
         "RSS per connection (KiB) at 1,000 and 10,000 connections that each sent one GET and "
-        "stay open, idle (silent: sent nothing), and RSS left over once they are closed, "
+        f"stay open, idle (silent: sent nothing), {IDLE_SETTLE_S:g} s after the last one opened, "
+        "and RSS left over once they are closed, "
         "against the idle RSS before (MiB; nginx: master + worker). Servers on core "
         f"{b.SERVER_CORE}, one thread or worker. Goal: at most 8 KiB per idle connection, and "
         "back within 0.5 MiB of idle.",
