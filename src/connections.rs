@@ -14,6 +14,7 @@
 //! buffers. At shutdown they close at once, while the busy ones are asked to
 //! finish their request.
 
+use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -22,7 +23,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use hyper::body::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
@@ -436,29 +437,25 @@ impl Tracked {
         }
     }
 
-    /// Waits for the first byte of a fresh connection without reading it:
-    /// true once there is one, false if the client closed or the socket failed.
-    pub async fn first_byte(&self) -> bool {
-        // Not `readable()`: tokio (1.54, #8435) marks an accepted socket
-        // readable before the kernel says so, and only a read that finds
-        // nothing clears that. A one-byte peek tries the socket, then waits.
-        matches!(self.stream.peek(&mut [0; 1]).await, Ok(1..))
-    }
-
-    /// Waits until an idle connection has bytes to read: false if the client
-    /// closed it first or the socket failed. hyper's last read found none,
-    /// so tokio's readiness is clear and this waits for the kernel.
+    /// Waits until the connection has a byte to read, without reading it:
+    /// true once there is one (or bytes hyper had read but not parsed), false
+    /// if the client closed it or the socket failed.
     pub async fn next_bytes(&self) -> bool {
         if !self.unread.is_empty() {
             return true;
         }
-        match self.stream.ready(Interest::READABLE).await {
-            // Closed by the client: hyper need not be woken for it, unless a
-            // last request came before the FIN.
-            Ok(ready) if ready.is_read_closed() => self.first_byte().await,
-            Ok(_) => true,
-            Err(_) => false,
-        }
+        // Not `readable()`: tokio (1.54, #8435) marks an accepted socket
+        // readable before the kernel says so, and only a read that finds
+        // nothing clears that. A one-byte peek tries the socket (after
+        // hyper's last read found nothing, not even that), then waits; polled
+        // in place, it adds no future of its own to every idle task (the
+        // `peek` future is 248 bytes).
+        let mut byte = [0; 1];
+        let mut byte = ReadBuf::new(&mut byte);
+        matches!(
+            poll_fn(|cx| self.stream.poll_peek(cx, &mut byte)).await,
+            Ok(1..)
+        )
     }
 
     /// Bytes hyper read but had not parsed; they are read again first, before
