@@ -8,14 +8,21 @@
 //! and idle connections are closed to make room, the way nginx reuses
 //! keep-alive connections: no request is lost, a real client just reconnects,
 //! and a flood of connections that send nothing cannot lock honest clients out.
+//!
+//! Fresh connections wait outside hyper (see `server::serve`), and so do idle
+//! ones once the sweeper finds them idle for a tick: they hold none of its
+//! buffers. At shutdown they close at once, while the busy ones are asked to
+//! finish their request.
 
+use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use hyper::body::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -34,6 +41,8 @@ const BUSY: u8 = 1;
 const IDLE: u8 = 2;
 /// Told to close; its task drops it at its next wake-up.
 const CLOSING: u8 = 3;
+/// Idle for a sweeper tick: its task puts hyper and its buffers aside.
+const PARKED: u8 = 4;
 
 /// Connections shed at once, at most; nginx frees up to 32 at a time too.
 const MAX_SHED_BATCH: usize = 32;
@@ -53,6 +62,9 @@ pub struct Connections {
     closing: AtomicUsize,
     /// Wakes the sweeper, which sleeps while there is nothing to sweep.
     wake: Notify,
+    /// Set once shutdown begins; `drained` wakes when the last connection closes.
+    shutting_down: AtomicBool,
+    drained: Notify,
     /// Shed since the last log line, by [`Shed`] reason.
     unlogged: [AtomicU64; Shed::ALL.len()],
 }
@@ -69,7 +81,12 @@ struct Slot {
     state: AtomicU8,
     /// When it became fresh or idle, in ms since [`Connections::epoch`].
     since_ms: AtomicU64,
+    /// Wakes the connection's task to close (state [`CLOSING`]) or, at
+    /// shutdown, to finish the request in flight.
     close: Notify,
+    /// Sent a request with a body: stays with hyper, which reads or discards
+    /// the rest of it, instead of waiting outside between requests.
+    has_body: AtomicBool,
 }
 
 impl Connections {
@@ -85,6 +102,8 @@ impl Connections {
             open: AtomicUsize::new(0),
             closing: AtomicUsize::new(0),
             wake: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            drained: Notify::new(),
             unlogged: [const { AtomicU64::new(0) }; Shed::ALL.len()],
         }
     }
@@ -100,6 +119,7 @@ impl Connections {
             state: AtomicU8::new(FRESH),
             since_ms: AtomicU64::new(self.now_ms()),
             close: Notify::new(),
+            has_body: AtomicBool::new(false),
         });
         let index = {
             let mut slab = self.lock();
@@ -143,11 +163,36 @@ impl Connections {
         self.closing.load(Relaxed) > 0 || self.shed_oldest() > 0
     }
 
-    /// Closes the connections that have not sent a byte: at shutdown, hyper's
-    /// graceful drain only knows the ones it serves.
-    pub fn close_fresh(&self) {
-        for slot in self.lock().slots.iter().flatten() {
-            self.close(slot, FRESH);
+    /// Begins shutdown: closes the fresh and idle connections, which have no
+    /// request to finish, and asks the busy ones to close after theirs.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Relaxed);
+        let slab = self.lock();
+        // The busy first: once a client sees its idle connection close, a
+        // request it sends on another must already be the last one there.
+        for slot in slab.slots.iter().flatten() {
+            if slot.state.load(Relaxed) == BUSY {
+                slot.close.notify_one();
+            }
+        }
+        for slot in slab.slots.iter().flatten() {
+            if ![FRESH, IDLE, PARKED]
+                .into_iter()
+                .any(|was| self.close(slot, was))
+            {
+                slot.close.notify_one();
+            }
+        }
+    }
+
+    /// Resolves once every connection has closed.
+    pub async fn drained(&self) {
+        let drained = self.drained.notified();
+        let mut drained = std::pin::pin!(drained);
+        // Registered before the check, so a close in between still wakes us.
+        drained.as_mut().enable();
+        if self.open.load(Relaxed) > 0 {
+            drained.await;
         }
     }
 
@@ -161,7 +206,7 @@ impl Connections {
                 self.wake.notified().await;
             }
             tokio::time::sleep(tick).await;
-            self.close_expired_idle();
+            self.sweep_idle(tick);
             if last_log.is_none_or(|at| at.elapsed() >= SHED_LOG_INTERVAL) && self.log_shed() {
                 last_log = Some(Instant::now());
             }
@@ -178,7 +223,7 @@ impl Connections {
             .slots
             .iter()
             .flatten()
-            .filter(|slot| matches!(slot.state.load(Relaxed), FRESH | IDLE))
+            .filter(|slot| matches!(slot.state.load(Relaxed), FRESH | IDLE | PARKED))
             .map(|slot| (slot.since_ms.load(Relaxed), slot))
             .collect();
         if oldest.len() > batch {
@@ -190,7 +235,7 @@ impl Connections {
             .filter(|(_, slot)| {
                 let shed = if self.close(slot, FRESH) {
                     Shed::Fresh
-                } else if self.close(slot, IDLE) {
+                } else if self.close(slot, IDLE) || self.close(slot, PARKED) {
                     Shed::Idle
                 } else {
                     return false;
@@ -201,16 +246,30 @@ impl Connections {
             .count()
     }
 
-    fn close_expired_idle(&self) {
-        let Some(cutoff) = self
-            .now_ms()
-            .checked_sub(u64::try_from(self.keepalive_timeout.as_millis()).unwrap_or(u64::MAX))
-        else {
-            return;
-        };
+    /// Closes the connections idle for `KEEPALIVE_TIMEOUT_MS`, and parks
+    /// those idle for `park_after`: parking right after each response would
+    /// cost a busy client a new hyper connection per request (+32 %
+    /// instructions), a client that waits a tick pays it once.
+    fn sweep_idle(&self, park_after: Duration) {
+        let now = self.now_ms();
+        let ago = |d: Duration| now.checked_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let (expired, park) = (ago(self.keepalive_timeout), ago(park_after));
         for slot in self.lock().slots.iter().flatten() {
-            if slot.state.load(Relaxed) == IDLE && slot.since_ms.load(Relaxed) <= cutoff {
-                self.close(slot, IDLE);
+            let state = slot.state.load(Relaxed);
+            if state != IDLE && state != PARKED {
+                continue;
+            }
+            let since = Some(slot.since_ms.load(Relaxed));
+            if since <= expired {
+                self.close(slot, state);
+            } else if since <= park
+                && !slot.has_body.load(Relaxed)
+                && slot
+                    .state
+                    .compare_exchange(IDLE, PARKED, Relaxed, Relaxed)
+                    .is_ok()
+            {
+                slot.close.notify_one();
             }
         }
     }
@@ -270,20 +329,49 @@ pub struct Registration {
     index: usize,
 }
 
-/// Tells a connection's task that the connection is to close.
-pub struct CloseSignal(Arc<Slot>);
+/// What a connection's task learns from the registry: whether to close,
+/// finish and close (shutdown), or may put hyper aside (idle).
+pub struct Signal {
+    connections: Arc<Connections>,
+    slot: Arc<Slot>,
+}
 
-impl CloseSignal {
-    /// Resolves once the connection is told to close.
+impl Signal {
+    /// Resolves once the connection is told to close, or shutdown begins.
     pub async fn notified(&self) {
-        self.0.close.notified().await;
+        self.slot.close.notified().await;
+    }
+
+    /// Told to close: drop the connection.
+    pub fn is_closing(&self) -> bool {
+        self.slot.state.load(Relaxed) == CLOSING
+    }
+
+    /// Told to put hyper aside: its last response is written, no byte read
+    /// since for a sweeper tick, and none of its requests had a body that
+    /// hyper may still have to discard.
+    pub fn is_parked(&self) -> bool {
+        self.slot.state.load(Relaxed) == PARKED
+    }
+
+    /// Shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.connections.shutting_down.load(Relaxed)
+    }
+
+    /// A request with a body arrived: keep the connection with hyper.
+    pub fn saw_body(&self) {
+        self.slot.has_body.store(true, Relaxed);
     }
 }
 
 impl Registration {
     /// The signal that this connection is to close; it outlives the registration.
-    pub fn close_signal(&self) -> CloseSignal {
-        CloseSignal(Arc::clone(&self.slot))
+    pub fn signal(&self) -> Signal {
+        Signal {
+            connections: Arc::clone(&self.connections),
+            slot: Arc::clone(&self.slot),
+        }
     }
 
     /// Moves to `state` unless the connection is closing; false if it is.
@@ -316,7 +404,9 @@ impl Drop for Registration {
         if self.slot.state.load(Relaxed) == CLOSING {
             connections.closing.fetch_sub(1, Relaxed);
         }
-        connections.open.fetch_sub(1, Relaxed);
+        if connections.open.fetch_sub(1, Relaxed) == 1 {
+            connections.drained.notify_waiters();
+        }
         connections.state.metrics.connection_closed();
     }
 }
@@ -331,6 +421,9 @@ pub struct Tracked {
     stalled: Option<Pin<Box<Sleep>>>,
     /// Bytes written since the connection last went idle.
     wrote: bool,
+    /// Bytes read from the socket that hyper had not parsed when it was put
+    /// aside (pipelined requests); read again before the socket.
+    unread: Bytes,
 }
 
 impl Tracked {
@@ -340,6 +433,41 @@ impl Tracked {
             registration,
             stalled: None,
             wrote: false,
+            unread: Bytes::new(),
+        }
+    }
+
+    /// Waits until the connection has a byte to read, without reading it:
+    /// true once there is one (or bytes hyper had read but not parsed), false
+    /// if the client closed it or the socket failed.
+    pub async fn next_bytes(&self) -> bool {
+        if !self.unread.is_empty() {
+            return true;
+        }
+        // Not `readable()`: tokio (1.54, #8435) marks an accepted socket
+        // readable before the kernel says so, and only a read that finds
+        // nothing clears that. A one-byte peek tries the socket (after
+        // hyper's last read found nothing, not even that), then waits; polled
+        // in place, it adds no future of its own to every idle task (the
+        // `peek` future is 248 bytes).
+        let mut byte = [0; 1];
+        let mut byte = ReadBuf::new(&mut byte);
+        matches!(
+            poll_fn(|cx| self.stream.poll_peek(cx, &mut byte)).await,
+            Ok(1..)
+        )
+    }
+
+    /// Bytes hyper read but had not parsed; they are read again first, before
+    /// any given back earlier that hyper has not read yet (its reads are
+    /// limited to its buffer).
+    pub fn unread(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            // Even empty, they would keep hyper's whole read buffer allocated.
+        } else if self.unread.is_empty() {
+            self.unread = bytes;
+        } else {
+            self.unread = [bytes, std::mem::take(&mut self.unread)].concat().into();
         }
     }
 
@@ -380,7 +508,16 @@ impl AsyncRead for Tracked {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+        if this.unread.is_empty() {
+            ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+        } else {
+            let n = this.unread.len().min(buf.remaining());
+            buf.put_slice(&this.unread.split_to(n));
+            if this.unread.is_empty() {
+                // Release hyper's old read buffer.
+                this.unread = Bytes::new();
+            }
+        }
         if buf.filled().len() > before && !this.registration.mark(BUSY) {
             // Shed while these bytes were on their way: it is closing anyway.
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));

@@ -4,15 +4,15 @@ use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::config::Config;
@@ -67,7 +67,6 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
     let http = Arc::new(http);
-    let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let background = [
         tokio::spawn({
@@ -118,7 +117,6 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
             stream,
             connections.register(),
             Arc::clone(&http),
-            graceful.watcher(),
             Arc::clone(&state),
             config.header_read_timeout,
         ));
@@ -127,12 +125,10 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
     state.begin_shutdown();
     // Stop accepting new connections.
     drop(listener);
-    // Connections that have not sent a byte have nothing to finish.
-    connections.close_fresh();
     // Ask open connections to finish their current request; idle ones close now.
-    let drained = graceful.shutdown();
+    connections.shutdown();
     // Wait for them, but never longer than the grace period.
-    if tokio::time::timeout(config.shutdown_grace, drained)
+    if tokio::time::timeout(config.shutdown_grace, connections.drained())
         .await
         .is_err()
     {
@@ -148,32 +144,77 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
 }
 
 /// Serves one connection until it ends, times out or is shed.
+///
+/// hyper keeps an 8 KiB read and an 8 KiB write buffer for as long as it
+/// serves a connection, and has no setting to drop them while one is idle.
+/// So the task waits for a connection's first byte outside hyper, and once
+/// the sweeper finds it idle (response written, nothing read since) for a
+/// tick, takes the socket back from hyper (`into_parts`, with any bytes hyper
+/// read but had not parsed) and waits outside again; the next request gets
+/// a new hyper connection. An idle connection then costs its task and
+/// socket, 1.5–2.3 KiB, not 14.5.
 async fn serve(
     stream: TcpStream,
     registration: Registration,
     http: Arc<http1::Builder>,
-    watcher: Watcher,
     state: Arc<State>,
     header_read_timeout: Duration,
 ) {
-    let closed = registration.close_signal();
-    // Wait for the first byte before hyper allocates its buffers. Measured
-    // (bench/stress.py, "silent"), this does not yet spare silent connections
-    // hyper's buffers: the wait returns at once; to be found out why.
+    let signal = registration.signal();
+    let body_signal = registration.signal();
+    let mut io = Tracked::new(stream, registration);
+    // A fresh connection must send its first byte within the header timeout.
     tokio::select! {
-        readable = stream.readable() => if readable.is_err() { return },
-        () = closed.notified() => return,
+        biased;
+        () = signal.notified() => return,
+        first = io.next_bytes() => if !first { return },
         () = tokio::time::sleep(header_read_timeout) => return,
     }
-    let service = service_fn(move |req| handle(&req, &state));
-    let io = TokioIo::new(Tracked::new(stream, registration));
-    // Boxed so that the task of a fresh connection stays small.
-    let conn = Box::pin(watcher.watch(http.serve_connection(io, service)));
-    tokio::select! {
-        served = conn => if let Err(err) = served {
-            log::connection_error(&err);
-        },
-        () = closed.notified() => {}
+    let mut service = service_fn(move |req: Request<Incoming>| {
+        if !req.body().is_end_stream() {
+            body_signal.saw_body();
+        }
+        handle(&req, &state)
+    });
+    loop {
+        // Boxed so that the task of an idle connection stays small.
+        let mut conn = Box::pin(http.serve_connection(TokioIo::new(io), service));
+        let mut draining = false;
+        let served = loop {
+            tokio::select! {
+                biased;
+                () = signal.notified(), if !draining => {
+                    if signal.is_closing() {
+                        return;
+                    }
+                    if signal.is_shutting_down() {
+                        // Finish the request in flight, then close.
+                        conn.as_mut().graceful_shutdown();
+                        draining = true;
+                    } else if signal.is_parked() {
+                        // Idle since hyper's last poll: put it aside.
+                        break None;
+                    }
+                }
+                served = conn.as_mut() => break Some(served),
+            }
+        };
+        match served {
+            Some(Ok(())) => return,
+            Some(Err(err)) => return log::connection_error(&err),
+            None if draining || signal.is_shutting_down() => return,
+            None => {}
+        }
+        let parts = Pin::into_inner(conn).into_parts();
+        io = parts.io.into_inner();
+        io.unread(parts.read_buf);
+        service = parts.service;
+        // Idle: the keep-alive sweeper closes it after KEEPALIVE_TIMEOUT_MS.
+        tokio::select! {
+            biased;
+            () = signal.notified() => return,
+            more = io.next_bytes() => if !more { return },
+        }
     }
 }
 
