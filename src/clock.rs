@@ -94,13 +94,23 @@ impl fmt::Display for MoscowTime {
     }
 }
 
-/// The `/api/time` body for `now`.
-pub fn time_json(now: SystemTime) -> String {
-    let t = MoscowTime::at(now);
-    format!(
-        r#"{{"timezone":"{TIMEZONE}","utc_offset":"{UTC_OFFSET}","datetime":"{t}","unix_ms":{}}}"#,
-        t.unix_ms
-    )
+/// The `/api/time` body for `now`, formatted straight into the response.
+pub fn time_json(now: SystemTime) -> TimeJson {
+    TimeJson(MoscowTime::at(now))
+}
+
+/// The `/api/time` JSON of one instant, see [`time_json`].
+pub struct TimeJson(MoscowTime);
+
+impl fmt::Display for TimeJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        write!(
+            f,
+            r#"{{"timezone":"{TIMEZONE}","utc_offset":"{UTC_OFFSET}","datetime":"{t}","unix_ms":{}}}"#,
+            t.unix_ms
+        )
+    }
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -202,7 +212,7 @@ mod tests {
 
     #[test]
     fn json_has_every_field_for_the_same_instant() {
-        let body = time_json(at(1_795_709_049, 123));
+        let body = time_json(at(1_795_709_049, 123)).to_string();
         assert_eq!(
             body,
             r#"{"timezone":"Europe/Moscow","utc_offset":"+03:00","datetime":"2026-11-26T19:04:09.123+03:00","unix_ms":1795709049123}"#

@@ -15,11 +15,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+use crate::body::Body;
 use crate::config::Config;
 use crate::connections::{Connections, Registration, Tracked};
 use crate::log::{self, AccessLog};
 use crate::route::Route;
-use crate::routes::{self, Body};
+use crate::routes;
 use crate::state::State;
 
 /// Largest request head (request line and headers) we read; a larger one gets
@@ -165,7 +166,7 @@ async fn serve(
         () = closed.notified() => return,
         () = tokio::time::sleep(header_read_timeout) => return,
     }
-    let service = service_fn(move |req| handle(&req, &state));
+    let service = service_fn(move |req| handle(req, &state));
     let io = TokioIo::new(Tracked::new(stream, registration));
     // Boxed so that the task of a fresh connection stays small.
     let conn = Box::pin(watcher.watch(http.serve_connection(io, service)));
@@ -177,19 +178,21 @@ async fn serve(
     }
 }
 
-/// Answers one request, then counts and logs it.
-fn handle(req: &Request<Incoming>, state: &State) -> Ready<Result<Response<Body>, Infallible>> {
+/// Answers one request, then counts and logs it. Takes the request by value
+/// so that its header map can carry the response's headers.
+fn handle(req: Request<Incoming>, state: &State) -> Ready<Result<Response<Body>, Infallible>> {
     let started = Instant::now();
     let now = SystemTime::now();
-    let route = Route::from_path(req.uri().path());
-    let response = routes::respond(req.method(), route, state, now);
+    let (head, _body) = req.into_parts();
+    let route = Route::from_path(head.uri.path());
+    let response = routes::respond(&head.method, route, state, now, head.headers);
     let elapsed = started.elapsed();
     state
         .metrics
-        .record(req.method(), route, response.status(), elapsed);
+        .record(&head.method, route, response.status(), elapsed);
     state.access_log.record(
-        req.method(),
-        req.uri().path(),
+        &head.method,
+        head.uri.path(),
         response.status(),
         elapsed,
         now,
