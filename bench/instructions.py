@@ -138,6 +138,13 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def goal(server: str, ratio: float) -> str:
+    """Issue 6's limit applies to the server we ship; bare hyper is the reference."""
+    if server != "moscow-time":
+        return ""
+    return "PASS" if ratio <= 1.10 else "MISS"
+
+
 def table(args: argparse.Namespace, tmp: Path) -> str:
     threads = [int(t) for t in args.threads.split(",")]
     servers = [("moscow-time", "text", args.server, args.server_musl, {}),
@@ -156,14 +163,14 @@ def table(args: argparse.Namespace, tmp: Path) -> str:
             ratio = r["musl"]["instructions"] / r["glibc"]["instructions"]
             row = (f"| {server} | {log or '—'} | {n} | {r['glibc']['instructions']:,.0f} | "
                    f"{r['musl']['instructions']:,.0f} | {ratio:.3f}× | "
-                   f"{'PASS' if ratio <= 1.10 else 'MISS'} |")
+                   f"{goal(server, ratio)} |")
             if args.allocations:
                 row += "".join(f" {r[libc]['allocator_calls']:.1f} / "
                                f"{r[libc]['allocator_instructions']:,.0f} |"
                                for libc in ("glibc", "musl"))
             rows.append(row)
     head = ("| server | log | worker threads | glibc instructions / request | "
-            "musl instructions / request | musl / glibc | goal ≤ 1.10× |")
+            "musl instructions / request | musl / glibc | goal: moscow-time ≤ 1.10× |")
     rule = "|---|---|---:|---:|---:|---:|---|"
     if args.allocations:
         head += " glibc allocator calls / instructions per request | musl: the same |"
