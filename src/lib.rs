@@ -6,7 +6,6 @@
 //! - [`connections`]: what each connection is doing, the connection limit,
 //!   shedding, the write and keep-alive timeouts.
 //! - [`routes`]: which path answers what; headers every response carries.
-//! - [`body`]: response bodies; short ones inline, off the heap.
 //! - [`state`]: what every connection shares (metrics, access log, readiness).
 //! - [`route`]: the paths this server knows, shared by the router and the metrics.
 //! - [`clock`]: Moscow time from a given instant, and the `/api/time` JSON.
@@ -17,7 +16,6 @@
 //! - [`shutdown`]: SIGTERM / SIGINT.
 //! - [`healthcheck`]: the `healthcheck` subcommand's HTTP client.
 
-pub mod body;
 pub mod clock;
 pub mod config;
 pub mod connections;

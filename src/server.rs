@@ -15,12 +15,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use crate::body::Body;
 use crate::config::Config;
 use crate::connections::{Connections, Registration, Tracked};
 use crate::log::{self, AccessLog};
 use crate::route::Route;
-use crate::routes;
+use crate::routes::{self, Body};
 use crate::state::State;
 
 /// Largest request head (request line and headers) we read; a larger one gets
