@@ -136,7 +136,7 @@ impl MoscowTime {
     }
 }
 
-/// The `/api/time` body for `now`, formatted straight into the response.
+/// The `/api/time` body for `now`, formatted wherever it is written.
 pub fn time_json(now: SystemTime) -> TimeJson {
     TimeJson(MoscowTime::at(now))
 }
