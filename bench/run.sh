@@ -7,8 +7,9 @@
 #   bench/bench.py   requests/s, p50/p99 latency, idle and loaded RSS, start
 #                    and stop times, binary size, with 1 and 2 worker threads
 #   bench/stress.py  latency at a constant rate (oha), requests/s and RSS at
-#                    64 to 10,000 connections, memory per idle connection,
-#                    instructions per request (callgrind)
+#                    64 to 10,000 connections, memory per idle connection
+#   bench/instructions.py  instructions per request (callgrind), glibc
+#                    against musl, text and JSON log, 1 and 2 threads
 #
 # as markdown tables with the project's goals marked PASS/MISS (informational;
 # a miss never fails). With one thread servers run pinned to core 1, the load
@@ -66,7 +67,11 @@ python3 bench/bench.py \
     --server-musl "$server_musl" --hello-musl "$hello_musl" \
     --nginx "$nginx_bin" "$@"
 echo
-exec python3 bench/stress.py \
+python3 bench/stress.py --only latency,scale,memory \
     --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
     --server-musl "$server_musl" --hello-musl "$hello_musl" \
     --nginx "$nginx_bin" ${oha_bin:+--oha "$oha_bin"}
+echo
+exec python3 bench/instructions.py \
+    --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
+    --server-musl "$server_musl" --hello-musl "$hello_musl"

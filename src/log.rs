@@ -76,21 +76,23 @@ impl AccessLog {
         duration: Duration,
         now: SystemTime,
     ) {
-        let micros = duration.as_micros();
-        let (ms, frac) = (micros / 1000, micros % 1000);
+        let duration = Millis(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
         let status = status.as_u16();
         let mut buffer = self.lock();
         let was_empty = buffer.is_empty();
         // Writing to a Vec cannot fail.
         let _ = match self.format {
-            LogFormat::Text => writeln!(buffer, "{method} {path} {status} {ms}.{frac:03}ms"),
-            LogFormat::Json => writeln!(
-                buffer,
-                r#"{{"time":"{}","level":"info","msg":"request","method":"{}","path":"{}","status":{status},"duration_ms":{ms}.{frac:03}}}"#,
-                MoscowTime::at(now),
-                JsonStr(method.as_str()),
-                JsonStr(path),
-            ),
+            LogFormat::Text => writeln!(buffer, "{method} {path} {status} {duration}ms"),
+            LogFormat::Json => {
+                buffer.extend_from_slice(br#"{"time":""#);
+                MoscowTime::at(now).write_rfc3339(&mut buffer);
+                writeln!(
+                    buffer,
+                    r#"","level":"info","msg":"request","method":"{}","path":"{}","status":{status},"duration_ms":{duration}}}"#,
+                    JsonStr(method.as_str()),
+                    JsonStr(path),
+                )
+            }
         };
         if buffer.len() >= FLUSH_BYTES {
             self.write_out(&mut buffer);
@@ -182,8 +184,13 @@ struct JsonStr<'a>(&'a str);
 impl fmt::Display for JsonStr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest = self.0;
-        // Copy runs of plain characters in one go; escape the rest.
-        while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c < ' ') {
+        // Copy runs of plain characters in one go; escape the rest. Every
+        // character to escape is ASCII, so a byte search finds them (the
+        // bytes of other characters are all 0x80 and above).
+        while let Some(at) = rest
+            .bytes()
+            .position(|b| b == b'"' || b == b'\\' || b < b' ')
+        {
             f.write_str(&rest[..at])?;
             let c = rest[at..].chars().next().unwrap_or_default();
             match c {
@@ -200,9 +207,51 @@ impl fmt::Display for JsonStr<'_> {
     }
 }
 
+/// A duration in microseconds, written as milliseconds with three decimals
+/// (`1.500`). Digit by digit: `core::fmt`'s `{:03}` padding and u128
+/// arithmetic cost more than the rest of the access line.
+struct Millis(u64);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // u64::MAX has 20 digits; one more byte for the point.
+        let mut out = [0; 21];
+        let mut at = out.len();
+        let mut rest = self.0;
+        for place in 0.. {
+            if place == 3 {
+                at -= 1;
+                out[at] = b'.';
+            }
+            at -= 1;
+            out[at] = b'0' + u8::try_from(rest % 10).map_err(|_| fmt::Error)?;
+            rest /= 10;
+            if rest == 0 && place >= 3 {
+                break;
+            }
+        }
+        f.write_str(std::str::from_utf8(&out[at..]).map_err(|_| fmt::Error)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_milliseconds_with_three_decimals() {
+        for (micros, text) in [
+            (0, "0.000"),
+            (31, "0.031"),
+            (999, "0.999"),
+            (1_000, "1.000"),
+            (1_500, "1.500"),
+            (123_456_789, "123456.789"),
+            (u64::MAX, "18446744073709551.615"),
+        ] {
+            assert_eq!(Millis(micros).to_string(), text);
+        }
+    }
 
     #[test]
     fn buffers_one_line_per_request() {
@@ -265,5 +314,6 @@ mod tests {
                 + "\n"
         );
         assert_eq!(JsonStr("tab\there\n").to_string(), "tab\\there\\n");
+        assert_eq!(JsonStr("é\"ü\u{7f}").to_string(), "é\\\"ü\u{7f}");
     }
 }

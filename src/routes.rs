@@ -1,10 +1,12 @@
 //! The router: which path answers what, and the headers every answer carries.
 
+use std::fmt;
+use std::io::{Cursor, Write as _};
 use std::time::SystemTime;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 
 use crate::route::Route;
@@ -21,43 +23,56 @@ const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Answers `method` on `route` at instant `now`. The one place that checks the
 /// method and adds the headers every response carries, so no route can forget.
-pub fn respond(method: &Method, route: Route, state: &State, now: SystemTime) -> Response<Body> {
-    let mut response = if route == Route::Unknown {
+///
+/// The response's headers go into `headers`, emptied first. The server
+/// passes the request's own map: hyper hands each connection's map from one
+/// response to the next request, so in steady state no request allocates one.
+pub fn respond(
+    method: &Method,
+    route: Route,
+    state: &State,
+    now: SystemTime,
+    mut headers: HeaderMap,
+) -> Response<Body> {
+    let answer = if route == Route::Unknown {
         text(StatusCode::NOT_FOUND, "not found\n")
     } else if method == Method::GET || method == Method::HEAD {
         // hyper sends no body for HEAD but keeps the headers, Content-Length included.
         answer(route, state, now)
     } else {
-        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        response
+        text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+            .with(header::ALLOW, "GET, HEAD")
     };
-    let headers = response.headers_mut();
+    headers.clear();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
+    );
+    if let Some((name, value)) = answer.extra {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     // Every answer is about "now": nothing may be cached.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = Response::new(Full::new(answer.body));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = headers;
     response
 }
 
 /// The answer of a known route to GET (and HEAD).
-fn answer(route: Route, state: &State, now: SystemTime) -> Response<Body> {
+fn answer(route: Route, state: &State, now: SystemTime) -> Answer {
     match route {
         // Human page: the current Moscow time as HTML.
-        Route::Page => {
-            let mut response = with_type(StatusCode::OK, HTML, page::render(now));
-            response.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(page::CONTENT_SECURITY_POLICY),
-            );
-            response
-        }
+        Route::Page => with_type(StatusCode::OK, HTML, page::render(now)).with(
+            header::CONTENT_SECURITY_POLICY,
+            page::CONTENT_SECURITY_POLICY,
+        ),
         // Machine API: the same instant as JSON.
-        Route::TimeApi => with_type(StatusCode::OK, JSON, clock::time_json(now)),
+        Route::TimeApi => with_type(StatusCode::OK, JSON, formatted(clock::time_json(now))),
         // Liveness: the process answers.
         Route::Healthz => text(StatusCode::OK, "ok\n"),
         // Readiness: 503 from the moment shutdown begins, so load balancers
@@ -71,21 +86,52 @@ fn answer(route: Route, state: &State, now: SystemTime) -> Response<Body> {
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+/// What a route answers, before the headers every response carries.
+struct Answer {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    /// The one header some answers add: the page's policy, 405's `Allow`.
+    extra: Option<(HeaderName, &'static str)>,
+}
+
+impl Answer {
+    fn with(self, name: HeaderName, value: &'static str) -> Self {
+        Self {
+            extra: Some((name, value)),
+            ..self
+        }
+    }
+}
+
+/// A short body formatted into one allocation of exactly its length.
+/// `format!` guesses the length, often short (a realloc), and
+/// `Bytes::from(String)` boxes again when the length is not the capacity:
+/// with musl's malloc those two extra calls and their frees cost more than
+/// the formatting.
+fn formatted(value: impl fmt::Display) -> Bytes {
+    // Room for the `/api/time` JSON, at most 130 bytes for any instant.
+    let mut buffer = Cursor::new([0; 160]);
+    match write!(buffer, "{value}") {
+        Ok(()) => {
+            let len = usize::try_from(buffer.position()).unwrap_or_default();
+            Bytes::copy_from_slice(&buffer.get_ref()[..len])
+        }
+        Err(_) => value.to_string().into(),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Answer {
     with_type(status, TEXT, body)
 }
 
-fn with_type(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<Body> {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
+    Answer {
+        status,
+        content_type,
+        body: body.into(),
+        extra: None,
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +145,7 @@ mod tests {
             Route::from_path(path),
             state,
             SystemTime::now(),
+            HeaderMap::new(),
         )
     }
 
@@ -111,7 +158,13 @@ mod tests {
     fn unknown_path_is_404() {
         let state = State::new();
         assert_eq!(get("/nope", &state).status(), StatusCode::NOT_FOUND);
-        let post = respond(&Method::POST, Route::Unknown, &state, SystemTime::now());
+        let post = respond(
+            &Method::POST,
+            Route::Unknown,
+            &state,
+            SystemTime::now(),
+            HeaderMap::new(),
+        );
         assert_eq!(post.status(), StatusCode::NOT_FOUND);
     }
 
@@ -119,7 +172,13 @@ mod tests {
     fn other_methods_on_known_paths_are_405_with_allow() {
         let state = State::new();
         for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
-            let response = respond(&method, Route::TimeApi, &state, SystemTime::now());
+            let response = respond(
+                &method,
+                Route::TimeApi,
+                &state,
+                SystemTime::now(),
+                HeaderMap::new(),
+            );
             assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
             assert_eq!(response.headers()[header::ALLOW], "GET, HEAD");
         }
@@ -130,13 +189,48 @@ mod tests {
         let state = State::new();
         for route in Route::ALL {
             for method in [Method::GET, Method::HEAD, Method::PATCH] {
-                let response = respond(&method, route, &state, SystemTime::now());
+                let response = respond(&method, route, &state, SystemTime::now(), HeaderMap::new());
                 assert_eq!(
                     response.headers()[header::X_CONTENT_TYPE_OPTIONS],
                     "nosniff"
                 );
                 assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
             }
+        }
+    }
+
+    #[test]
+    fn formatted_bodies_of_any_length() {
+        for len in [0, 1, 159, 160, 161, 1000] {
+            let text = "x".repeat(len);
+            assert_eq!(formatted(&text), text.as_bytes(), "{len}");
+        }
+    }
+
+    #[test]
+    fn headers_go_into_the_request_map_in_a_fixed_order() {
+        let state = State::new();
+        for (method, route, names) in [
+            (Method::GET, Route::TimeApi, vec![]),
+            (Method::GET, Route::Page, vec!["content-security-policy"]),
+            (Method::POST, Route::Healthz, vec!["allow"]),
+        ] {
+            // As hyper passes it: the request's headers, room for more.
+            let mut request = HeaderMap::with_capacity(32);
+            request.insert(header::HOST, HeaderValue::from_static("x"));
+            let capacity = request.capacity();
+            let response = respond(&method, route, &state, SystemTime::now(), request);
+            let headers = response.headers();
+            assert_eq!(headers.capacity(), capacity, "not the same map");
+            let expected: Vec<_> = ["content-type"]
+                .into_iter()
+                .chain(names)
+                .chain(["x-content-type-options", "cache-control"])
+                .collect();
+            assert_eq!(
+                headers.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+                expected
+            );
         }
     }
 

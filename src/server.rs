@@ -174,7 +174,7 @@ async fn serve(
         if !req.body().is_end_stream() {
             body_signal.saw_body();
         }
-        handle(&req, &state)
+        handle(req, &state)
     });
     loop {
         // Boxed so that the task of an idle connection stays small.
@@ -218,19 +218,21 @@ async fn serve(
     }
 }
 
-/// Answers one request, then counts and logs it.
-fn handle(req: &Request<Incoming>, state: &State) -> Ready<Result<Response<Body>, Infallible>> {
+/// Answers one request, then counts and logs it. Takes the request by value
+/// so that its header map can carry the response's headers.
+fn handle(req: Request<Incoming>, state: &State) -> Ready<Result<Response<Body>, Infallible>> {
     let started = Instant::now();
     let now = SystemTime::now();
-    let route = Route::from_path(req.uri().path());
-    let response = routes::respond(req.method(), route, state, now);
+    let (head, _body) = req.into_parts();
+    let route = Route::from_path(head.uri.path());
+    let response = routes::respond(&head.method, route, state, now, head.headers);
     let elapsed = started.elapsed();
     state
         .metrics
-        .record(req.method(), route, response.status(), elapsed);
+        .record(&head.method, route, response.status(), elapsed);
     state.access_log.record(
-        req.method(),
-        req.uri().path(),
+        &head.method,
+        head.uri.path(),
         response.status(),
         elapsed,
         now,
