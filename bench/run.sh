@@ -67,7 +67,7 @@ python3 bench/bench.py \
     --server-musl "$server_musl" --hello-musl "$hello_musl" \
     --nginx "$nginx_bin" "$@"
 echo
-python3 bench/stress.py --only latency,scale,memory \
+python3 bench/stress.py \
     --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
     --server-musl "$server_musl" --hello-musl "$hello_musl" \
     --nginx "$nginx_bin" ${oha_bin:+--oha "$oha_bin"}

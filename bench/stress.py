@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Heavy traffic: latency at fixed rates, scale, memory per connection, instructions per request.
+"""Heavy traffic: latency at fixed rates, scale, memory per connection.
 
-Run via bench/run.sh, after bench.py (whose helpers it uses). Four tables,
+Run via bench/run.sh, after bench.py (whose helpers it uses). Three tables,
 each side by side with tuned nginx and the bare hyper server (examples/hello),
 the Rust servers as their musl builds with one runtime worker thread:
 
@@ -12,7 +12,8 @@ the Rust servers as their musl builds with one runtime worker thread:
             the peak RSS during the run
   memory    RSS per idle keep-alive connection at 1,000 and 10,000 of them,
             hyper's knobs one at a time, and RSS once they are closed
-  instr     instructions per request under callgrind, glibc against musl
+
+(Instructions per request, glibc against musl: bench/instructions.py.)
 
 Only the python3 standard library is used.
 """
@@ -204,48 +205,6 @@ def memory(args: argparse.Namespace, tmp: Path, configs: list[tuple[str, b.Targe
         *rows])
 
 
-def instructions(tmp: Path, builds: list[tuple[str, str]]) -> str:
-    """Instructions per request under callgrind: two runs, with 200 and 2,200
-    requests on one keep-alive connection, so that start-up cancels out."""
-    valgrind = shutil.which("valgrind")
-    if not valgrind:
-        return "(valgrind not found: `apt-get install valgrind` for instructions per request)"
-    rows = []
-    per: dict[str, float] = {}
-    for name, exe in builds:
-        counts = []
-        for n in (200, 2200):
-            t = b.Target(name, [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                                exe], env={"TOKIO_WORKER_THREADS": "1"}, log=tmp / "vg.log")
-            proc, _ = b.start(t, tmp)
-            with socket.create_connection(("127.0.0.1", t.port), timeout=30) as s:
-                for _ in range(n):
-                    s.sendall(GET)
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        data += s.recv(4096)
-            b.stop(t, proc)
-            stderr = (tmp / f"{name}.stderr").read_text()
-            (tmp / f"{name}.stderr").unlink()
-            m = re.findall(r"Collected : (\d+)", stderr)
-            if not m:
-                sys.exit(f"error: no callgrind total for {name}:\n{stderr[-2000:]}")
-            counts.append(int(m[-1]))
-        per[name] = (counts[1] - counts[0]) / 2000
-        print(f"  instructions {name:<18} {per[name]:,.0f} per request", file=sys.stderr)
-    for name in per:
-        base = name.replace("-musl", "-glibc")
-        ratio = f"{per[name] / per[base]:.2f}×" if base != name and base in per else ""
-        rows.append(f"| {name} | {per[name]:,.0f} | {ratio} |")
-    return "\n".join([
-        "Instructions per GET /api/time (callgrind, one worker thread; the difference between "
-        "runs of 200 and 2,200 requests on one keep-alive connection, over 2,000):",
-        "",
-        "| build | instructions / request | musl / glibc |",
-        "|---|---:|---:|",
-        *rows])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--server", required=True, help="moscow-time (static glibc)")
@@ -256,7 +215,7 @@ def main() -> None:
     ap.add_argument("--oha", default=shutil.which("oha"), help="oha, for the latency table")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of the latency table")
     ap.add_argument("--duration", type=float, default=4, help="seconds per load run")
-    ap.add_argument("--only", default="latency,scale,memory,instructions")
+    ap.add_argument("--only", default="latency,scale,memory")
     b.add_noise_args(ap)
     args = ap.parse_args()
     os.sched_setaffinity(0, {b.LOAD_CORE})
@@ -320,11 +279,6 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             variant("moscow-time-musl", args.server_musl, **NO_TIMEOUTS))]
         print(memory(args, tmp, configs), flush=True)
         print()
-    if "instructions" in only:
-        print(instructions(tmp, [("moscow-time-glibc", os.path.abspath(args.server)),
-                                 ("moscow-time-musl", os.path.abspath(args.server_musl)),
-                                 ("hello-glibc", os.path.abspath(args.hello)),
-                                 ("hello-musl", os.path.abspath(args.hello_musl))]), flush=True)
 
 
 if __name__ == "__main__":
