@@ -140,9 +140,12 @@ doctor_missing() {
     doctor_lines "$work/doctor" || return 1
     grep -Eq '^missing +jq +test +Debian/Ubuntu: apt-get install jq; Fedora: dnf install jq$' "$work/doctor" ||
         { echo "no 'missing jq' line"; return 1; }
-    PATH=$work/path tests/doctor.sh --need jq 2>&1 | grep -qx "error: jq not found; install it (Debian/Ubuntu: apt-get install jq; Fedora: dnf install jq), or see \`just doctor\`"
+    PATH=$work/path tests/doctor.sh --need jq curl >"$work/need" 2>&1 && { echo "--need jq: exit 0 without jq"; return 1; }
+    expect "tests/doctor.sh --need jq curl" \
+        "error: jq not found; install it (Debian/Ubuntu: apt-get install jq; Fedora: dnf install jq), or see \`just doctor\`" \
+        "$(cat "$work/need")"
 }
-check "just doctor without jq on PATH: its line says missing and how to install it, exit 1" doctor_missing
+check "just doctor without jq on PATH: its line says missing and how to install it, exit 1; a recipe's check says only that" doctor_missing
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
