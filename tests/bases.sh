@@ -90,7 +90,7 @@ check "no registry, BASES=upstream: fails within 15 s with one line, builds noth
 
 automatic_falls_back() {
     build scratch CONTAINERFILE="$work/Containerfile.unreachable" || return 1
-    announced "bases: registry.invalid/library/rust:1.95.0-alpine3.23 cannot be pulled (*), so scratch is built on local stand-ins*BASES=upstream*BASES=stand-in*" ||
+    announced "bases: registry.invalid/library/rust:1.95.0-alpine3.23 (registry.invalid: *) cannot be pulled, so scratch is built on local stand-ins*BASES=upstream*BASES=stand-in*" ||
         return 1
     expect "labels (bases | builder | base)" "stand-in | $stand_in_builder | " "$(labels "$test_repo:scratch-$arch")"
 }

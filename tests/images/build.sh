@@ -109,7 +109,8 @@ pullable() {
 }
 
 # choose VAR ARCH: the base for build ARG VAR on ARCH: sets base and origin
-# (named, upstream or stand-in); a pin that cannot be had goes to unavailable.
+# (named, upstream or stand-in); a pin that cannot be had goes to unavailable,
+# with the reason.
 unavailable=() why='' stand_ins=()
 choose() {
     local var=$1 arch=$2 per_arch=${1}_${2^^}
@@ -129,7 +130,7 @@ choose() {
                 "reach its registry, name a mirror (README \"Offline and mirror builds\"), or leave BASES unset to use the local stand-ins" >&2
             exit 1
         fi
-        [[ " ${unavailable[*]} " == *" $(short "$base") "* ]] || unavailable+=("$(short "$base")")
+        [[ " ${unavailable[*]} " == *" $(short "$base") ("* ]] || unavailable+=("$(short "$base") ($why)")
     fi
     origin=stand-in
     case $var in
@@ -157,8 +158,8 @@ if ((${#stand_ins[@]})); then
         building=" (building them now, once: a few minutes; log: ${log#"$root"/})"
     fi
     if ((${#unavailable[@]})); then
-        list=$(printf '%s, ' "${unavailable[@]}")
-        echo "bases: ${list%, } cannot be pulled ($why), so $variant is built on local stand-ins made from Debian packages$building;" \
+        list=$(printf '%s and ' "${unavailable[@]}")
+        echo "bases: ${list% and } cannot be pulled, so $variant is built on local stand-ins made from Debian packages$building;" \
             "BASES=upstream insists on the pins, BASES=stand-in skips the registry check" >&2
     else
         echo "bases: BASES=stand-in: $variant is built on local stand-ins made from Debian packages, not the pinned bases$building" >&2
