@@ -15,7 +15,7 @@ default:
 
 # build the release binary the images ship (static-pie musl; TARGET=x86_64-unknown-linux-gnu: static glibc)
 [group('build')]
-build:
+build: (_need "cargo")
     musl/build.sh --bin {{ bin }}
 
 # build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch; BASES=upstream|stand-in forces the bases
@@ -36,7 +36,7 @@ run VARIANT="scratch": _podman
 
 # rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four
 [group('check')]
-lint: _tools
+lint: _tools (_need "cargo rustfmt clippy")
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
@@ -53,7 +53,7 @@ test: lint test-rust build test-browser test-images test-bases test-mutants test
 
 # unit and integration tests of the server
 [group('check')]
-test-rust: (_need "promtool")
+test-rust: (_need "cargo promtool")
     cargo test --locked
 
 # the page in headless chromium against the release binary; screenshots in target/screenshots/
