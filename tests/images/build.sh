@@ -21,7 +21,7 @@
 #      per architecture, ALPINE_IMAGE_AMD64 / _ARM64 and DISTROLESS_IMAGE_AMD64
 #      / _ARM64, each defaulting to ALPINE_IMAGE / DISTROLESS_IMAGE;
 #   2. else the Containerfile's pin, when it is here or its registry answers
-#      within $probe_timeout s (podman manifest inspect: registries.conf
+#      within 10 s (probe_timeout; podman manifest inspect: registries.conf
 #      mirrors and proxies apply);
 #   3. else the local stand-in (stand-ins/build.sh, built on first use), with
 #      one line saying so and why.
