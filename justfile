@@ -20,6 +20,7 @@ build: (_need "cargo")
 
 # build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch; BASES=upstream|stand-in forces the bases
 [group('build')]
+[no-exit-message]
 image VARIANT: _podman
     tests/images/build.sh {{ VARIANT }}
 
@@ -144,6 +145,7 @@ sbom: _tools _podman
 
 # list every prerequisite, found or missing, with its version; fails if `just test` lacks one
 [group('check')]
+[no-exit-message]
 doctor:
     @tests/doctor.sh
 
@@ -184,5 +186,6 @@ _browser:
 _podman: (_need "podman runc/crun")
 
 # one line for each of NAMES (see `just doctor`) that is missing, saying how to install it
+[no-exit-message]
 _need NAMES:
     @tests/doctor.sh --need {{ NAMES }}
