@@ -22,8 +22,10 @@ mutants=(
     "wasted-layer|alpine-amd64|/^USER /i RUN dd if=/dev/zero of=/waste bs=1024 count=2048\\nRUN rm /waste|dive efficiency;at most the binary + 16 KiB;adds only the expected files"
     # The base's busybox (not musl static-pie, or not static at all) as the binary.
     "not-static-pie-musl|alpine-amd64|/^USER /i RUN cp /bin/busybox /usr/local/bin/moscow-time|musl, static-pie"
-    # An arm64 runtime base under an amd64 binary: the config says arm64.
-    "arch-mismatch|distroless-amd64|s#^FROM \${DISTROLESS_IMAGE}#FROM --platform=linux/arm64 \${DISTROLESS_IMAGE_OTHER_ARCH}#;1i ARG DISTROLESS_IMAGE_OTHER_ARCH|architecture is the image config's"
+    # The arm64 binary in the amd64 image (from the arm64 scratch image).
+    # buildah 1.28 takes the config's architecture from --platform, not from
+    # the base, so an arm64 base alone would not be a mismatch.
+    "arch-mismatch|distroless-amd64|s#^FROM \${DISTROLESS_IMAGE}#FROM --platform=linux/arm64 \${OTHER_ARCH_IMAGE} AS other-arch\n&#;s#^USER #COPY --from=other-arch /usr/local/bin/moscow-time /usr/local/bin/moscow-time\nUSER #;1i ARG OTHER_ARCH_IMAGE|architecture is the image config's"
     # arm64 under emulation: a container that never serves and one with no healthcheck.
     "arm64-no-serve|scratch-arm64|s#^ENTRYPOINT .*#ENTRYPOINT [\"/usr/local/bin/moscow-time\", \"--version\"]#|starts read-only"
     "arm64-no-healthcheck|scratch-arm64|/^HEALTHCHECK/,/CMD \\[/d|HEALTHCHECK runs;podman healthcheck run passes"
@@ -55,10 +57,11 @@ for mutant in "${mutants[@]}"; do
     fi
     mutant_repo=localhost/moscow-time-mutant-$name
     built+=("$mutant_repo:$variant" "$mutant_repo:$target")
-    # arch-mismatch: the other architecture's runtime base, as the build chose it.
+    # arch-mismatch: the other architecture's scratch image, by ID (by name,
+    # podman 4.3 does not find a local image of another architecture).
     other=$([[ $arch == amd64 ]] && echo arm64 || echo amd64)
     if ! ARCHS=$arch CONTAINERFILE=$file TAG=$mutant_repo:$variant tests/images/build.sh "$variant" \
-        --build-arg DISTROLESS_IMAGE_OTHER_ARCH="$(base_image "distroless-$other")" \
+        --build-arg OTHER_ARCH_IMAGE="$(podman image inspect --format '{{.Id}}' "$repo:scratch-$other" 2>/dev/null)" \
         >"$work/$name.build.log" 2>&1; then
         echo "MISS $name: the broken image did not build"
         tail -n 20 "$work/$name.build.log" | sed 's/^/    /'
