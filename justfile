@@ -15,11 +15,12 @@ default:
 
 # build the release binary the images ship (static-pie musl; TARGET=x86_64-unknown-linux-gnu: static glibc)
 [group('build')]
-build:
+build: (_need "cargo")
     musl/build.sh --bin {{ bin }}
 
-# build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch
+# build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch; BASES=upstream|stand-in forces the bases
 [group('build')]
+[no-exit-message]
 image VARIANT: _podman
     tests/images/build.sh {{ VARIANT }}
 
@@ -36,24 +37,24 @@ run VARIANT="scratch": _podman
 
 # rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four
 [group('check')]
-lint: _tools
+lint: _tools (_need "cargo rustfmt clippy")
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
     @tests/checkov.sh
     shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
-        tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh musl/*.sh .ci/run .ci/*.sh .ci/stand-ins/adduser \
-        .ci/stand-ins/addgroup .ci/stand-ins/rustup .ci/stand-ins/setup-rust-musl
+        tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh musl/*.sh .ci/run stand-ins/*.sh stand-ins/adduser \
+        stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl
     @tests/runtime-deps.sh
     tests/kubernetes/run.sh manifests
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
-test: lint test-rust build test-browser test-images test-mutants test-seccomp test-kubernetes test-publish test-sbom
+test: lint test-rust build test-browser test-images test-bases test-mutants test-seccomp test-kubernetes test-publish test-sbom
 
 # unit and integration tests of the server
 [group('check')]
-test-rust:
+test-rust: (_need "cargo promtool")
     cargo test --locked
 
 # the page in headless chromium against the release binary; screenshots in target/screenshots/
@@ -73,8 +74,13 @@ test-browser: _browser build
 
 # build the images and prove every practice they claim
 [group('check')]
-test-images: _tools _podman images
+test-images: _tools _podman (_need "curl jq file binutils") images
     tests/images/run.sh
+
+# the choice of bases (forced, automatic, no registry) by the images' labels, and `just doctor`
+[group('check')]
+test-bases: _tools _podman
+    tests/bases.sh
 
 # build deliberately broken images and prove the checks catch each one
 [group('check')]
@@ -83,7 +89,7 @@ test-mutants: _tools _podman images
 
 # publish to a loopback TLS registry, then pull as a consumer who trusts only the test key
 [group('check')]
-test-publish: _tools _podman images
+test-publish: _tools _podman (_need "skopeo gnupg docker-registry openssl curl jq") images
     tests/publish/run.sh
 
 # SBOMs of the six images: syft finds every crate of Cargo.lock, exact versions
@@ -93,12 +99,12 @@ test-sbom: _tools _podman images
 
 # prove the seccomp profile covers the binary and podman enforces it
 [group('check')]
-test-seccomp: _podman (image "scratch")
+test-seccomp: _podman (_need "strace busybox-static") (image "scratch")
     tests/seccomp/run.sh
 
 # check the Kubernetes manifests agree with the code and run their pods with podman (`just lint` checks the files)
 [group('check')]
-test-kubernetes: _tools _podman (image "scratch")
+test-kubernetes: _tools _podman (_need "catatonit") (image "scratch")
     tests/kubernetes/run.sh pods
 
 # measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
@@ -137,6 +143,12 @@ publish: _podman
 sbom: _tools _podman
     @publish/sbom.sh
 
+# list every prerequisite, found or missing, with its version; fails if `just test` lacks one
+[group('check')]
+[no-exit-message]
+doctor:
+    @tests/doctor.sh
+
 # remove build output and the project-local tools
 [group('build')]
 clean:
@@ -150,6 +162,7 @@ _tools:
     #!/usr/bin/env bash
     set -euo pipefail
     if ! cmp -s requirements-tools.txt .tools/requirements-tools.txt; then
+        tests/doctor.sh --need python3-venv
         python3 -m venv .tools
         .tools/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
         cp requirements-tools.txt .tools/
@@ -170,5 +183,9 @@ _browser:
         exit 1
     fi
 
-_podman:
-    @command -v podman >/dev/null || { echo "error: podman not found; install it (Debian/Ubuntu: apt-get install podman, Fedora: dnf install podman)" >&2; exit 1; }
+_podman: (_need "podman runc/crun")
+
+# one line for each of NAMES (see `just doctor`) that is missing, saying how to install it
+[no-exit-message]
+_need NAMES:
+    @tests/doctor.sh --need {{ NAMES }}

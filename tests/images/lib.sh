@@ -1,25 +1,44 @@
-# Shared by the image scripts (run.sh, sizes.sh, mutants.sh) and bench/images.sh:
-# unpack an image the way a registry sees it, and clean up after test builds.
-# shellcheck shell=bash
+# Shared by the image scripts (build.sh, run.sh, sizes.sh, mutants.sh),
+# stand-ins/build.sh and bench/images.sh: the bases and their labels, unpack an
+# image the way a registry sees it, and clean up after test builds.
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export PATH="$root/.tools/bin:$PATH"
-# shellcheck disable=SC2034 # used by the scripts that source this file
 repo=${IMAGE_REPO:-localhost/moscow-time}
 binary_path=usr/local/bin/moscow-time
 
-# base_image VARIANT-ARCH: the runtime stage's base as build.sh passes it
-# (VARIANT_IMAGE_ARCH, else VARIANT_IMAGE, else the Containerfile's pin);
-# empty for scratch.
+# The bases. tests/images/build.sh chooses them (the user's BUILDER_IMAGE,
+# ALPINE_IMAGE, DISTROLESS_IMAGE and their _AMD64/_ARM64; else the
+# Containerfiles' pins; else these local stand-ins, built by
+# stand-ins/build.sh) and records its choice in each image's labels, where
+# every other script reads it: no script needs the variables exported.
+stand_in_builder=localhost/moscow-time-stand-in/rust:1.96-bookworm-musl
+stand_in_alpine=localhost/moscow-time-stand-in/alpine:busybox                 # + -ARCH
+stand_in_distroless=localhost/moscow-time-stand-in/distroless-cc:debian12     # + -ARCH
+stand_in_key_label=io.github.moscow-time.stand-in.key
+# upstream, stand-in or named (the user's), or "ORIGIN builder, ORIGIN runtime"
+bases_label=io.github.moscow-time.bases
+builder_label=io.github.moscow-time.builder.name
+# The runtime stage's base (alpine and distroless; scratch has none).
+base_label=org.opencontainers.image.base.name
+
+# label IMAGE KEY: the value of label KEY of the local IMAGE; empty if none.
+label() {
+    podman image inspect "$1" 2>/dev/null | jq -r --arg k "$2" '.[0].Labels[$k] // empty'
+}
+
+# base_image VARIANT-ARCH: the runtime stage's base that build.sh used for
+# $repo:VARIANT-ARCH, from its label; empty for scratch.
 base_image() {
-    local variant=${1%-*} arch=${1##*-} name
-    case $variant in
-    alpine) name=ALPINE_IMAGE ;;
-    distroless) name=DISTROLESS_IMAGE ;;
+    case ${1%-*} in
+    alpine | distroless) ;;
     *) return 0 ;;
     esac
-    local per_arch=${name}_${arch^^}
-    echo "${!per_arch:-${!name:-$(sed -n "s/^ARG $name=//p" "$root/Containerfile.$variant")}}"
+    local base
+    base=$(label "$repo:$1" "$base_label")
+    [[ -n $base ]] || { echo "$repo:$1 has no $base_label label; build it again (just images)" >&2; return 1; }
+    echo "$base"
 }
 
 # added_layers VARIANT-ARCH DIR: how many layers of the unpacked image DIR its

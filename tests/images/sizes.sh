@@ -15,7 +15,7 @@ svg=${SVG:-media/sizes.svg}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# name|uncompressed|compressed|layers|binary|over base (bytes; empty = unknown)
+# name|uncompressed|compressed|layers|binary|over base|bases (bytes; empty = unknown)
 rows=()
 read -r -a archs <<<"${ARCHS:-amd64 arm64}"
 for arch in "${archs[@]}"; do
@@ -35,7 +35,7 @@ for v in alpine distroless scratch; do
         if ((n > base_count)); then added=$((added + size)); fi
     done
     bin=$(stat -c %s "$work/$t.bin")
-    rows+=("$img|$total|$gz|$count|$bin|$((added - bin))")
+    rows+=("$img|$total|$gz|$count|$bin|$((added - bin))|$(label "$img" "$bases_label")")
 done
 done
 # Measured by this script at commit 21ab802 (static glibc, amd64): no
@@ -45,15 +45,17 @@ rows+=("ref: glibc static, scratch (amd64)|1700000|||1692224|" "ref: glibc stati
 rows+=("lab: Python on alpine|104000000|||" "lab: Python on distroless|107000000|||")
 
 mb() { [[ -n $1 ]] && awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1e6 }' || echo "–"; }
-echo "| image | uncompressed | compressed (gzip) | layers | binary | over base + binary |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| image | uncompressed | compressed (gzip) | layers | binary | over base + binary | bases |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
 for row in "${rows[@]}"; do
-    IFS='|' read -r name total gz count bin over <<<"$row"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$(mb "$total")" "$(mb "$gz")" \
-        "${count:-–}" "$(mb "$bin")" "$([[ -n $over ]] && echo "$over B" || echo "–")"
+    IFS='|' read -r name total gz count bin over bases <<<"$row"
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(mb "$total")" "$(mb "$gz")" \
+        "${count:-–}" "$(mb "$bin")" "$([[ -n $over ]] && echo "$over B" || echo "–")" "${bases:-–}"
 done
 echo
-echo "MB = 10^6 bytes. Bases: ${BUILDER_IMAGE:-default builder}; $(for arch in "${archs[@]}"; do printf '%s: %s, %s; ' "$arch" "$(base_image "alpine-$arch")" "$(base_image "distroless-$arch")"; done)"
+# The bases as build.sh chose them (upstream, stand-in or named), from the labels.
+echo "MB = 10^6 bytes. Bases: builder $(label "$repo:scratch-${archs[0]}" "$builder_label");" \
+    "$(for arch in "${archs[@]}"; do printf '%s: %s, %s; ' "$arch" "$(base_image "alpine-$arch")" "$(base_image "distroless-$arch")"; done)"
 
 # The chart: one row per image, uncompressed and compressed bars on a log
 # axis from 0.1 MB to 1 GB so the 2 MB images and the 100 MB ones both show.

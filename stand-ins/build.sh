@@ -1,37 +1,53 @@
 #!/usr/bin/env bash
-# .ci/stand-ins.sh: build the LOCAL base images that CI uses instead of the
-# upstream ones: one builder (it runs on the build machine and cross-compiles)
-# and the two runtime bases for each of amd64 and arm64.
+# stand-ins/build.sh: build the LOCAL base images used instead of the pinned
+# upstream ones where those cannot be pulled: one builder (it runs on the build
+# machine and cross-compiles) and the two runtime bases for amd64 and arm64.
 #
-# Why: CI machines reach package registries (Debian, crates.io, ...) but no
-# container registry, so rust:alpine, distroless/cc and alpine cannot be
-# pulled. These stand-ins are made from Debian bookworm packages only,
-# labelled as stand-ins, and tagged
-#   localhost/ci-stand-in/rust:1.96-bookworm-musl      for rust:1.95.0-alpine3.23
-#   localhost/ci-stand-in/distroless-cc:debian12-ARCH  for distroless/cc-debian12:nonroot
-#   localhost/ci-stand-in/alpine:busybox-ARCH          for alpine:3.23
+#   stand-ins/build.sh [--check] [builder] [alpine-ARCH] [distroless-ARCH]...
+#   (default: all of them, for each ARCH in ARCHS, default "amd64 arm64";
+#   --check: build nothing, exit 1 if one is missing or out of date)
+#
+# Why: without a container registry (an offline machine, our CI) rust:alpine,
+# distroless/cc and alpine cannot be pulled, but package registries may still
+# be reached. These stand-ins are made from Debian 12 (bookworm) packages only,
+# labelled as stand-ins, and tagged (names in tests/images/lib.sh)
+#   localhost/moscow-time-stand-in/rust:1.96-bookworm-musl      for rust:1.95.0-alpine3.23
+#   localhost/moscow-time-stand-in/distroless-cc:debian12-ARCH  for distroless/cc-debian12:nonroot
+#   localhost/moscow-time-stand-in/alpine:busybox-ARCH          for alpine:3.23
 # with ARCH amd64 and arm64 (the runtime bases are built for that architecture
-# from its Debian packages; nothing runs under emulation). .ci/run passes them
-# to the justfile as BUILDER_IMAGE, DISTROLESS_IMAGE_ARCH and ALPINE_IMAGE_ARCH.
-# Users never need them.
+# from its Debian packages; nothing runs under emulation).
+# tests/images/build.sh (`just images`) runs this when it chooses them.
 #
-# Idempotent: an image is rebuilt only when its inputs (this script, the files
-# in .ci/stand-ins/ and musl/) change; FORCE=1 rebuilds anyway. Downloads are
-# cached in .ci/work/ (gitignored). Needs root, podman, debootstrap, dpkg-deb
-# and apt lists with the arm64 architecture (dpkg --add-architecture arm64;
-# apt-get update). All images get a fixed creation time (reproducibility).
+# Idempotent: an image is rebuilt only when its inputs (the files in
+# stand-ins/ and musl/self-contained.sh) change; FORCE=1 rebuilds anyway.
+# Downloads are cached in stand-ins/work/ (gitignored). Needs root, podman,
+# debootstrap, dpkg-deb and a Debian 12 apt with the arm64 architecture
+# (dpkg --add-architecture arm64; apt-get update); says so in one line
+# otherwise. All images get a fixed creation time (reproducibility).
 set -euo pipefail
 
 script=$(realpath "$0")
 cd "$(dirname "$script")/.."
+# shellcheck source=tests/images/lib.sh
+source tests/images/lib.sh
 
-readonly rust_image=localhost/ci-stand-in/rust:1.96-bookworm-musl
-readonly distroless_image=localhost/ci-stand-in/distroless-cc:debian12
-readonly alpine_image=localhost/ci-stand-in/alpine:busybox
+readonly rust_image=$stand_in_builder
+readonly distroless_image=$stand_in_distroless
+readonly alpine_image=$stand_in_alpine
 read -r -a archs <<<"${ARCHS:-amd64 arm64}"
+check_only=false
+if [[ ${1:-} == --check ]]; then
+    check_only=true
+    shift
+fi
+wanted=("$@")
+if ((${#wanted[@]} == 0)); then
+    wanted=(builder)
+    for arch in "${archs[@]}"; do wanted+=("alpine-$arch" "distroless-$arch"); done
+fi
 
-readonly assets=.ci/stand-ins
-readonly work=.ci/work
+readonly assets=stand-ins
+readonly work=stand-ins/work
 readonly epoch=1704067200 # 2024-01-01T00:00:00Z
 readonly mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What gcr.io/distroless/cc-debian12 is made of.
@@ -41,12 +57,31 @@ readonly distroless_debs=(base-files netbase tzdata ca-certificates libc6 libgcc
 # which debootstrap does not read) and arm64's musl and LLVM libunwind.
 readonly rust_debs=(rustc-web cargo-web rust-web-src libstd-rust-web-dev libstd-rust-web-1.96 libllvm22
     musl-dev:arm64 libunwind-14-dev:arm64)
-key=$({ cat "$script" "$assets"/* musl/self-contained.sh; } | sha256sum | cut -c1-16)
+key=$(find "$assets" musl/self-contained.sh -maxdepth 1 -type f -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)
+
+# prerequisites: one line for each thing missing to build a stand-in, then
+# exit 1. Only called when one has to be built.
+prerequisites() {
+    local missing=0
+    need() { echo "error: building the stand-in bases needs $1" >&2; missing=1; }
+    ((EUID == 0)) || need "root (debootstrap, file owners); run as root, or let podman pull the pinned bases"
+    command -v podman >/dev/null || need "podman; install it (Debian/Ubuntu: apt-get install podman, Fedora: dnf install podman)"
+    command -v debootstrap >/dev/null || need "debootstrap; install it (Debian/Ubuntu: apt-get install debootstrap, Fedora: dnf install debootstrap)"
+    command -v dpkg-deb >/dev/null || need "dpkg-deb; install it (Debian/Ubuntu: it comes with dpkg, Fedora: dnf install dpkg)"
+    local lists
+    lists=$(apt-cache madison rustc-web musl-dev:arm64 2>/dev/null || true)
+    if ! grep -q '^ *rustc-web ' <<<"$lists"; then
+        need "apt with Debian 12 (bookworm and bookworm-security) package lists, which have rustc-web; this machine's apt has none (Debian 12 only; elsewhere let podman pull the pinned bases or name your own, README \"Offline and mirror builds\")"
+    elif ! grep -q '^ *musl-dev:arm64 ' <<<"$lists"; then
+        need "apt package lists for arm64; add them (Debian: dpkg --add-architecture arm64 && apt-get update)"
+    fi
+    ((missing == 0)) || exit 1
+}
 
 # up_to_date TAG: the image exists and was built from the current inputs.
 up_to_date() {
     [[ ${FORCE:-0} != 1 ]] &&
-        [[ $(podman image inspect --format '{{ index .Labels "ci.stand-in.key" }}' "$1" 2>/dev/null) == "$key" ]]
+        [[ $(podman image inspect --format "{{ index .Labels \"$stand_in_key_label\" }}" "$1" 2>/dev/null) == "$key" ]]
 }
 
 # build TAG CONTAINERFILE CONTEXT [PODMAN-BUILD-ARGS...]: build with a fixed
@@ -56,7 +91,7 @@ build() {
     shift 3
     old=$(podman image inspect --format '{{ .Id }}' "$tag" 2>/dev/null || true)
     podman build --pull=never --timestamp "$epoch" --identity-label=false \
-        --label "ci.stand-in.key=$key" --file "$file" --tag "$tag" "$@" "$context"
+        --label "$stand_in_key_label=$key" --file "$file" --tag "$tag" "$@" "$context"
     if [[ -n $old && $old != "$(podman image inspect --format '{{ .Id }}' "$tag")" ]]; then
         podman rmi "$old" >/dev/null 2>&1 || true
     fi
@@ -91,10 +126,6 @@ ca_bundle() {
 
 build_rust() {
     local ctx=$work/rust pkg
-    if up_to_date "$rust_image"; then
-        echo "$rust_image is up to date"
-        return
-    fi
     # The debootstrap rootfs is the slow part: cache it as a tarball.
     if [[ ! -f $work/bookworm-musl-builder.tar ]]; then
         rm -rf "$work/debootstrap"
@@ -120,18 +151,25 @@ build_rust() {
     build "$rust_image" "$assets/Containerfile.rust" "$ctx"
 }
 
+# register ROOT DEB: records DEB as installed in ROOT's package database the
+# way distroless does (/var/lib/dpkg/status.d/NAME, the package's control
+# fields), so syft and scanners list the stand-in's OS packages as they do
+# the upstream base's.
+register() {
+    local db=$1/var/lib/dpkg/status.d
+    mkdir -p "$db"
+    dpkg-deb -f "$2" >"$db/$(dpkg-deb -f "$2" Package)"
+}
+
 # build_distroless ARCH
 build_distroless() {
     local arch=$1 tag=$distroless_image-$1 ctx=$work/distroless-$1 root=$work/distroless-$1/rootfs pkg file
-    if up_to_date "$tag"; then
-        echo "$tag is up to date"
-        return
-    fi
     rm -rf "$ctx"
     mkdir -p "$root"
     for pkg in "${distroless_debs[@]}"; do
         file=$(deb "$pkg:$arch")
         dpkg-deb -x "$file" "$root"
+        register "$root" "$file"
     done
     ca_bundle "$root"
     # Keep the licences, drop docs, tools and scripts (no shell to run them).
@@ -170,15 +208,12 @@ EOF
 # build_alpine ARCH
 build_alpine() {
     local arch=$1 tag=$alpine_image-$1 ctx=$work/alpine-$1 root=$work/alpine-$1/rootfs applet file
-    if up_to_date "$tag"; then
-        echo "$tag is up to date"
-        return
-    fi
     rm -rf "$ctx"
     mkdir -p "$root"
     file=$(deb "busybox-static:$arch")
     dpkg-deb -x "$file" "$ctx/deb"
     install -D -m 0755 "$ctx/deb/bin/busybox" "$root/bin/busybox"
+    register "$root" "$file"
     # Every applet as an absolute symlink to /bin/busybox, as Alpine does. The
     # list comes from the amd64 build of the same package (same applets), so
     # no arm64 binary has to run.
@@ -194,12 +229,13 @@ build_alpine() {
     printf 'root:x:0:root\nnobody:x:65534:\n' >"$root/etc/group"
     printf 'root:*::0:::::\nnobody:*::0:::::\n' >"$root/etc/shadow"
     chmod 0640 "$root/etc/shadow"
-    printf 'NAME="CI stand-in for Alpine Linux (Debian busybox-static)"\nID=ci-stand-in\n' >"$root/etc/os-release"
+    printf 'NAME="Stand-in for Alpine Linux (Debian busybox-static)"\nID=moscow-time-stand-in\n' >"$root/etc/os-release"
     # Alpine ships a CA bundle too (ca-certificates-bundle).
     file=$(deb ca-certificates:all)
     dpkg-deb -x "$file" "$ctx/deb"
     ca_bundle "$ctx/deb"
     install -D -m 0644 "$ctx/deb/etc/ssl/certs/ca-certificates.crt" "$root/etc/ssl/certs/ca-certificates.crt"
+    register "$root" "$file"
     install -d -m 0700 "$root/root"
     install -d -m 1777 "$root/tmp"
     tar_rootfs "$root" "$ctx/rootfs.tar"
@@ -207,9 +243,31 @@ build_alpine() {
     build "$tag" "$assets/Containerfile.alpine" "$ctx" --platform "linux/$arch"
 }
 
-for arch in "${archs[@]}"; do
-    build_alpine "$arch"
-    build_distroless "$arch"
+missing=()
+for image in "${wanted[@]}"; do
+    case $image in
+    builder) tag=$rust_image ;;
+    alpine-amd64 | alpine-arm64) tag=$alpine_image-${image#*-} ;;
+    distroless-amd64 | distroless-arm64) tag=$distroless_image-${image#*-} ;;
+    *) echo "error: unknown stand-in '$image' (builder, alpine-ARCH, distroless-ARCH; ARCH amd64 or arm64)" >&2; exit 2 ;;
+    esac
+    if up_to_date "$tag"; then
+        echo "$tag is up to date"
+    else
+        missing+=("$image")
+    fi
 done
-build_rust
-podman images --filter reference='localhost/ci-stand-in/*'
+if $check_only; then
+    ((${#missing[@]} == 0))
+    exit
+fi
+((${#missing[@]} == 0)) || prerequisites
+for image in "${missing[@]}"; do
+    case $image in
+    builder) build_rust ;;
+    alpine-*) build_alpine "${image#*-}" ;;
+    distroless-*) build_distroless "${image#*-}" ;;
+    esac
+done
+podman images --filter reference="${rust_image%%/*}/${rust_image#*/}" --filter reference="$alpine_image-*" \
+    --filter reference="$distroless_image-*"

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The prerequisites of the recipes (README "Prerequisites"), in one table.
+#
+#   tests/doctor.sh              every prerequisite, found or missing, with its
+#                                version; exit 1 if one `just test` needs is missing
+#   tests/doctor.sh --need NAME...
+#                                nothing if all NAMEs are there, else one line each
+#                                saying how to install it; exit 1 (for recipes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/bin:$HOME/.cargo/bin:$PATH"
+
+host_target=$(uname -m)-unknown-linux-musl
+
+# NAME|needed by (test: `just test` needs it; else the recipe, optional)|Debian/Ubuntu|Fedora
+prerequisites=(
+    "podman|test|apt-get install podman|dnf install podman"
+    "runc/crun|test|apt-get install runc|dnf install crun"
+    "just|test|pip install rust-just, or cargo install just|dnf install just"
+    "cargo|test|rustup (https://rustup.rs); Debian 12: apt-get install rustc-web cargo-web|dnf install rust cargo"
+    "rustfmt|test|rustup component add rustfmt|dnf install rustfmt"
+    "clippy|test|rustup component add clippy|dnf install clippy"
+    "cargo-auditable|test|cargo install --locked --version 0.7.7 cargo-auditable|cargo install --locked --version 0.7.7 cargo-auditable"
+    "musl-toolchain|test|rustup target add $host_target && rustup component add rust-src; Debian 12: apt-get install rustc-web cargo-web rust-web-src musl-dev libunwind-14-dev|rustup target add $host_target && rustup component add rust-src"
+    "python3-venv|test|apt-get install python3-venv|dnf install python3"
+    "curl|test|apt-get install curl|dnf install curl"
+    "jq|test|apt-get install jq|dnf install jq"
+    "file|test|apt-get install file|dnf install file"
+    "binutils|test|apt-get install binutils|dnf install binutils"
+    "promtool|test|apt-get install prometheus|promtool from the release tarball, https://prometheus.io/download/"
+    "nodejs|test|Node.js 20+ with npm: apt-get install nodejs npm (Debian 13, Ubuntu 24.04)|dnf install nodejs npm"
+    "chromium|test|apt-get install chromium|dnf install chromium"
+    "strace|test|apt-get install strace|dnf install strace"
+    "busybox-static|test|apt-get install busybox-static|dnf install busybox"
+    "catatonit|test|apt-get install catatonit|dnf install catatonit"
+    "qemu-user-static|test|apt-get install qemu-user-static binfmt-support|dnf install qemu-user-static"
+    "debootstrap|test|apt-get install debootstrap|dnf install debootstrap"
+    "dpkg-deb|test|apt-get install dpkg|dnf install dpkg"
+    "apt-bookworm-arm64|test|Debian 12: dpkg --add-architecture arm64 && apt-get update (the stand-in bases are Debian 12 packages)|none: the stand-in bases need a Debian 12 host"
+    "root|test|run as root (debootstrap for the stand-ins, podman kube play, binfmt)|run as root"
+    "skopeo|test|apt-get install skopeo|dnf install skopeo"
+    "gnupg|test|apt-get install gnupg|dnf install gnupg2"
+    "docker-registry|test|apt-get install docker-registry|the registry binary of https://github.com/distribution/distribution/releases as docker-registry on PATH"
+    "openssl|test|apt-get install openssl|dnf install openssl"
+    "wrk|just bench|apt-get install wrk|dnf install wrk"
+    "nginx|just bench|apt-get install nginx-light|dnf install nginx"
+    "valgrind|just bench|apt-get install valgrind|dnf install valgrind"
+    "oha|just bench|cargo install oha|cargo install oha"
+)
+
+# first_line COMMAND...: the first line COMMAND prints, if it succeeds.
+first_line() {
+    local out
+    out=$("$@" 2>&1) || return 1
+    head -n 1 <<<"$out"
+}
+
+# version NAME: prints the version of prerequisite NAME; fails if it is missing.
+version() {
+    case $1 in
+    runc/crun) first_line runc --version || first_line crun --version ;;
+    cargo) first_line cargo --version && command -v rustc >/dev/null ;;
+    rustfmt) first_line cargo fmt --version ;;
+    clippy) first_line cargo clippy --version ;;
+    cargo-auditable) command -v cargo-auditable >/dev/null && cargo install --list | grep -m 1 '^cargo-auditable ' ;;
+    musl-toolchain)
+        # What musl/build.sh looks for: rustup's musl target with rust-src, or
+        # Debian's Rust with musl/self-contained.sh's objects.
+        if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$host_target" &&
+            [[ -d $(rustc --print sysroot)/lib/rustlib/src/rust/library ]]; then
+            echo "rustup $host_target, $(rustc --version)"
+        elif [[ -x /usr/bin/rustc && -d /usr/lib/rustlib/src/rust/library ]] &&
+            musl/self-contained.sh "$host_target" "$(mktemp -d)" >/dev/null 2>&1; then
+            echo "Debian packages, $(/usr/bin/rustc --version)"
+        else
+            return 1
+        fi
+        ;;
+    python3-venv) python3 -c 'import ensurepip, venv' 2>/dev/null && first_line python3 --version ;;
+    binutils) first_line readelf --version ;;
+    promtool) first_line promtool --version ;;
+    nodejs)
+        local v
+        v=$(node --version 2>/dev/null) && command -v npm >/dev/null || return 1
+        if ! [[ ${v#v} =~ ^([0-9]+) ]] || ((BASH_REMATCH[1] < 20)); then
+            echo "$v (too old)"
+            return 1
+        fi
+        echo "node $v, npm $(npm --version)"
+        ;;
+    # Debian's /usr/bin/chromium is a wrapper script that may complain first.
+    chromium) "${CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null | tail -n 1 ;;
+    strace) first_line strace -V ;;
+    busybox-static)
+        [[ -x ${BUSYBOX:-/bin/busybox} ]] && file -b "${BUSYBOX:-/bin/busybox}" | grep -q static &&
+            first_line "${BUSYBOX:-/bin/busybox}" --help
+        ;;
+    catatonit) first_line catatonit --version || first_line /usr/libexec/podman/catatonit --version ;;
+    qemu-user-static)
+        # The other architecture's binfmt handler (flag F: it works in containers).
+        local other
+        other=$([[ $(uname -m) == x86_64 ]] && echo aarch64 || echo x86_64)
+        grep -q '^flags: .*F' "/proc/sys/fs/binfmt_misc/qemu-$other" 2>/dev/null &&
+            first_line "qemu-$other-static" --version
+        ;;
+    dpkg-deb) first_line dpkg-deb --version ;;
+    apt-bookworm-arm64)
+        local out
+        out=$(apt-cache madison rustc-web musl-dev:arm64 2>/dev/null) &&
+            grep -q '^ *musl-dev:arm64 ' <<<"$out" &&
+            awk '$1 == "rustc-web" { print "rustc-web " $3 ", arm64 lists"; found = 1; exit } END { exit !found }' <<<"$out"
+        ;;
+    root) ((EUID == 0)) && echo "uid 0" ;;
+    gnupg) first_line gpg --version ;;
+    docker-registry) command -v docker-registry >/dev/null && first_line docker-registry --version ;;
+    openssl) first_line openssl version ;;
+    nginx) first_line nginx -v ;;
+    wrk) command -v wrk >/dev/null && { wrk --version 2>&1 || true; } | head -n 1 ;;
+    oha | just | podman | curl | jq | file | skopeo | debootstrap | valgrind)
+        command -v "$1" >/dev/null || return 1
+        case $1 in
+        debootstrap) dpkg-query -W -f='debootstrap ${Version}\n' debootstrap 2>/dev/null || echo debootstrap ;;
+        *) first_line "$1" --version ;;
+        esac
+        ;;
+    *) echo "unknown prerequisite '$1'" >&2; return 2 ;;
+    esac
+}
+
+# hint ENTRY: how to install it, in one line.
+hint() {
+    local name needed debian fedora
+    IFS='|' read -r name needed debian fedora <<<"$1"
+    echo "Debian/Ubuntu: $debian; Fedora: $fedora"
+}
+
+entry() {
+    local e
+    for e in "${prerequisites[@]}"; do
+        [[ ${e%%|*} == "$1" ]] && { echo "$e"; return; }
+    done
+    echo "error: tests/doctor.sh knows no prerequisite '$1'" >&2
+    exit 2
+}
+
+if [[ ${1:-} == --need ]]; then
+    shift
+    missing=0
+    for name in "$@"; do
+        e=$(entry "$name")
+        if ! version "$name" >/dev/null 2>&1; then
+            echo "error: $name not found; install it ($(hint "$e")), or see \`just doctor\`" >&2
+            missing=1
+        fi
+    done
+    exit "$missing"
+fi
+
+missing=0
+for e in "${prerequisites[@]}"; do
+    IFS='|' read -r name needed _ <<<"$e"
+    if v=$(version "$name" 2>/dev/null) && [[ -n $v ]]; then
+        printf '%-8s %-26s %-18s %s\n' ok "$name" "$needed" "${v:0:70}"
+    else
+        printf '%-8s %-26s %-18s %s\n' missing "$name" "$needed" "$(hint "$e")"
+        [[ $needed != test ]] || missing=$((missing + 1))
+    fi
+done
+if ((missing)); then
+    echo "$missing prerequisite(s) of \`just test\` missing" >&2
+    exit 1
+fi
