@@ -90,5 +90,6 @@ echo "| cold, six images (\`just images\`: 3 variants × amd64, arm64) | $(secs 
 echo "| after a change to src/ only | $(secs "$m_src") | $(ratio "$m_src" "$m_one") | ≤ 0.40× | $(goal "$m_src" "$m_one" 0.4) |"
 echo "| nothing changed | $(secs "$m_noop") | $(ratio "$m_noop" "$m_one") | | |"
 echo
-echo "Medians of $rounds rounds; $(nproc) cores; builder ${BUILDER_IMAGE:-as pinned in the Containerfiles}." \
+echo "Medians of $rounds rounds; $(nproc) cores; builder $(label localhost/moscow-time-bench:scratch "$builder_label")" \
+    "($(label localhost/moscow-time-bench:scratch "$bases_label"))." \
     "Goals are informational: a MISS does not fail the bench."
