@@ -229,7 +229,8 @@ build_alpine() {
     printf 'root:x:0:root\nnobody:x:65534:\n' >"$root/etc/group"
     printf 'root:*::0:::::\nnobody:*::0:::::\n' >"$root/etc/shadow"
     chmod 0640 "$root/etc/shadow"
-    printf 'NAME="Stand-in for Alpine Linux (Debian busybox-static)"\nID=moscow-time-stand-in\n' >"$root/etc/os-release"
+    # Its packages are Debian 12's: scanners match them against Debian's advisories.
+    printf 'NAME="Stand-in for Alpine Linux (Debian 12 busybox-static)"\nID=debian\nVERSION_ID="12"\n' >"$root/etc/os-release"
     # Alpine ships a CA bundle too (ca-certificates-bundle).
     file=$(deb ca-certificates:all)
     dpkg-deb -x "$file" "$ctx/deb"
