@@ -21,22 +21,8 @@ cleanup() {
 trap cleanup EXIT
 arch=$([[ $(uname -m) == aarch64 ]] && echo arm64 || echo amd64)
 
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL $1"
-    [[ -n ${2:-} ]] && tail -n 40 <<<"    ${2//$'\n'/$'\n    '}"
-    failed=$((failed + 1))
-}
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/check.out" 2>&1; then pass "$name"; else fail "$name" "$(cat "$work/check.out")"; fi
-}
-expect() {
-    [[ $2 == "$3" ]] || { echo "$1: expected '$2', got '$3'"; return 1; }
-}
+# shellcheck source=tests/checks.sh
+source "$(dirname "$0")/checks.sh"
 
 # build VARIANT [VAR=VALUE...]: build.sh for this arch into $test_repo, its
 # output in $work/out; the variables are the environment of that one build.
@@ -147,5 +133,4 @@ doctor_missing() {
 }
 check "just doctor without jq on PATH: its line says missing and how to install it, exit 1; a recipe's check says only that" doctor_missing
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

@@ -43,29 +43,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL $1"
-    [[ -n ${2:-} ]] && tail -n 40 <<<"    ${2//$'\n'/$'\n    '}"
-    failed=$((failed + 1))
-}
-# INFO lines go to fd 3, the real stdout, even from inside a check.
-exec 3>&1
-info() { echo "INFO $*" >&3; }
-# check NAME COMMAND...: PASS if COMMAND succeeds; its output is shown on
-# failure. COMMAND runs in this shell, so the variables it sets persist.
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/check.out" 2>&1; then pass "$name"; else fail "$name" "$(cat "$work/check.out")"; fi
-}
+# shellcheck source=tests/checks.sh
+source "$(dirname "$0")/../checks.sh"
 now_ms() { date +%s%3N; }
-# expect WHAT EXPECTED ACTUAL
-expect() {
-    [[ $2 == "$3" ]] || { echo "$1: expected '$2', got '$3'"; return 1; }
-}
 
 # ---------------------------------------------------------------- Containerfiles
 
@@ -489,5 +469,4 @@ else
     info "SLOW=0: layer-cache and reproducibility builds skipped"
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

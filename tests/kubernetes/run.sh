@@ -45,25 +45,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL $1"
-    [[ -n ${2:-} ]] && tail -n 40 <<<"    ${2//$'\n'/$'\n    '}"
-    failed=$((failed + 1))
-}
-exec 3>&1
-info() { echo "INFO $*" >&3; }
-# check NAME COMMAND...: PASS if COMMAND succeeds; its output is shown on failure.
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/check.out" 2>&1; then pass "$name"; else fail "$name" "$(cat "$work/check.out")"; fi
-}
-expect() {
-    [[ $2 == "$3" ]] || { echo "$1: expected '$2', got '$3'"; return 1; }
-}
+# shellcheck source=tests/checks.sh
+source "$(dirname "$0")/../checks.sh"
 
 # yaml2json FILE: the YAML documents of FILE as one JSON array.
 yaml2json() {
@@ -91,7 +74,7 @@ overlay() {
 # ---------------------------------------------------------------- manifests
 
 for tool in kubectl kubernetes-validate checkov; do
-    command -v "$tool" >/dev/null || { fail "tools: $tool is installed (just _tools)"; echo "$passed passed, $failed failed"; exit 1; }
+    command -v "$tool" >/dev/null || { fail "tools: $tool is installed (just _tools)"; summary; exit 1; }
 done
 yaml2json "$manifest" >"$work/objects.json" || { fail "$manifest parses as YAML"; exit 1; }
 if [[ $part != pods ]]; then
@@ -231,8 +214,7 @@ network_policy() {
 check "objects: the NetworkPolicy admits TCP to the service's target port only and lets nothing out" network_policy
 fi
 if [[ $part == manifests ]]; then
-    echo "$passed passed, $failed failed"
-    ((failed == 0))
+    summary
     exit
 fi
 
@@ -240,7 +222,7 @@ fi
 
 if ! podman image exists "$image"; then
     fail "image $image exists (build it with \`just images\`)"
-    echo "$passed passed, $failed failed"
+    summary
     exit 1
 fi
 podman image inspect "$image" >"$work/image.json"
@@ -441,5 +423,4 @@ if check "podman: kube play starts the Localhost-seccomp Deployment" play localh
 fi
 check "podman: kube down removes every pod and container kube play made" kube_down
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

@@ -34,22 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL $1"
-    [[ -n ${2:-} ]] && tail -n 20 <<<"    ${2//$'\n'/$'\n    '}"
-    failed=$((failed + 1))
-}
-exec 3>&1
-info() { echo "INFO $*" >&3; }
-# check NAME COMMAND...: PASS if COMMAND succeeds; its output is shown on failure.
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/check.out" 2>&1; then pass "$name"; else fail "$name" "$(cat "$work/check.out")"; fi
-}
+# shellcheck source=tests/checks.sh
+source "$(dirname "$0")/../checks.sh"
 # refused NAME PATTERN COMMAND...: PASS if COMMAND fails with an error matching PATTERN.
 refused() {
     local name=$1 pattern=$2
@@ -293,5 +279,4 @@ else
     fail "verify: pull of a tag moved to another image without the key is refused" "moving the tag failed: $(cat "$work/move.out")"
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

@@ -29,21 +29,8 @@ declare -A targets=([amd64]="x86_64-unknown-linux-musl x86_64-unknown-linux-gnu"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL $1"
-    [[ -n ${2:-} ]] && tail -n 20 <<<"    ${2//$'\n'/$'\n    '}"
-    failed=$((failed + 1))
-}
-exec 3>&1
-info() { echo "INFO $*" >&3; }
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/check.out" 2>&1; then pass "$name"; else fail "$name" "$(cat "$work/check.out")"; fi
-}
+# shellcheck source=tests/checks.sh
+source "$(dirname "$0")/../checks.sh"
 
 # compiled TARGET, recorded TARGET: NAME@VERSION, one per line, sorted.
 compiled() {
@@ -141,5 +128,4 @@ for v in alpine distroless; do
     done
 done
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

@@ -30,24 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL $1"
-    [[ -n ${2:-} ]] && tail -n 40 <<<"    ${2//$'\n'/$'\n    '}"
-    failed=$((failed + 1))
-}
-exec 3>&1
-info() { echo "INFO $*" >&3; }
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/check.out" 2>&1; then pass "$name"; else fail "$name" "$(cat "$work/check.out")"; fi
-}
-expect() {
-    [[ $2 == "$3" ]] || { echo "$1: expected '$2', got '$3'"; return 1; }
-}
+# shellcheck source=tests/checks.sh
+source "$(dirname "$0")/../checks.sh"
 allowed() { # PROFILE: the syscall names it allows, one per line
     jq -r '[.syscalls[] | select(.action == "SCMP_ACT_ALLOW") | .names[]] | unique[]' "$1"
 }
@@ -97,7 +81,7 @@ check "profile: allows fewer syscalls than podman's default" sizes
 
 if ! podman image exists "$image"; then
     fail "image $image exists (build it with \`just images\`)"
-    echo "$passed passed, $failed failed"
+    summary
     exit 1
 fi
 
@@ -186,5 +170,4 @@ denied() {
 }
 check "enforced: a syscall outside the list (busybox mkdir) gets ENOSYS; under podman's default it succeeds" denied
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary
