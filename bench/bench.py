@@ -449,6 +449,16 @@ def cleanup() -> None:
         LIVE.discard(proc)
 
 
+def add_binary_args(ap: argparse.ArgumentParser, musl_required: bool = True) -> None:
+    """The four Rust servers every bench script measures, built both ways."""
+    ap.add_argument("--server", required=True, help="moscow-time (static glibc)")
+    ap.add_argument("--hello", required=True, help="examples/hello (static glibc)")
+    ap.add_argument("--server-musl", required=musl_required,
+                    help="moscow-time (static-pie musl, the one the images ship)")
+    ap.add_argument("--hello-musl", required=musl_required,
+                    help="examples/hello (static-pie musl)")
+
+
 def add_noise_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--max-noise", type=float, default=10,
                     help="%% of a core other jobs may take during a run before it is redone")
@@ -459,10 +469,7 @@ def add_noise_args(ap: argparse.ArgumentParser) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--server", required=True, help="static moscow-time binary")
-    ap.add_argument("--hello", required=True, help="static examples/hello binary")
-    ap.add_argument("--server-musl", help="static-pie musl moscow-time (the one the images ship)")
-    ap.add_argument("--hello-musl", help="static-pie musl examples/hello")
+    add_binary_args(ap, musl_required=False)
     ap.add_argument("--workers", default="1,2",
                     help="runtime worker threads to measure with, comma-separated (1: server on "
                          "core 1, wrk on core 0; more: both on both cores)")

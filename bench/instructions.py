@@ -114,10 +114,7 @@ def measure(tmp: Path, name: str, exe: str, env: dict[str, str], allocations: bo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--server", required=True, help="moscow-time (static glibc)")
-    ap.add_argument("--hello", required=True, help="examples/hello (static glibc)")
-    ap.add_argument("--server-musl", required=True, help="moscow-time (static-pie musl)")
-    ap.add_argument("--hello-musl", required=True, help="examples/hello (static-pie musl)")
+    b.add_binary_args(ap)
     ap.add_argument("--threads", default="1,2", help="runtime worker threads, comma-separated")
     ap.add_argument("--allocations", action="store_true",
                     help="also count allocator calls (binaries with symbols)")

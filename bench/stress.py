@@ -207,10 +207,7 @@ def memory(args: argparse.Namespace, tmp: Path, configs: list[tuple[str, b.Targe
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--server", required=True, help="moscow-time (static glibc)")
-    ap.add_argument("--hello", required=True, help="examples/hello (static glibc)")
-    ap.add_argument("--server-musl", required=True, help="moscow-time (static-pie musl)")
-    ap.add_argument("--hello-musl", required=True, help="examples/hello (static-pie musl)")
+    b.add_binary_args(ap)
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--oha", default=shutil.which("oha"), help="oha, for the latency table")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of the latency table")
