@@ -40,6 +40,8 @@ run VARIANT="scratch": _podman
 lint: _tools (_need "cargo rustfmt clippy")
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
+    cargo fmt --manifest-path bench/pace/Cargo.toml -- --check
+    cargo clippy --all-targets --locked --manifest-path bench/pace/Cargo.toml --target-dir target/pace -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
     @tests/checkov.sh
     shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
@@ -56,6 +58,7 @@ test: lint test-rust build test-browser test-images test-bases test-mutants test
 [group('check')]
 test-rust: (_need "cargo promtool")
     cargo test --locked
+    cargo test --locked --manifest-path bench/pace/Cargo.toml --target-dir target/pace
 
 # the page in headless chromium against the release binary; screenshots in target/screenshots/
 [group('check')]

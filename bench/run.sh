@@ -6,7 +6,7 @@
 #
 #   bench/bench.py   requests/s, p50/p99 latency, idle and loaded RSS, start
 #                    and stop times, binary size, with 1 and 2 worker threads
-#   bench/stress.py  latency at a constant rate (oha), requests/s and RSS at
+#   bench/stress.py  latency at a constant rate (bench/pace), requests/s and RSS at
 #                    64 to 10,000 connections, memory per idle connection
 #   bench/instructions.py  instructions per request (callgrind), glibc
 #                    against musl, text and JSON log, 1 and 2 threads
@@ -59,8 +59,9 @@ fi
 server_musl=${SERVER_MUSL:-$musl/moscow-time}
 hello_musl=${HELLO_MUSL:-$musl/examples/hello}
 
-oha_bin="$(command -v oha || true)"
-[[ -n $oha_bin ]] || echo "note: oha not found (cargo install oha): no latency table" >&2
+# The constant-rate load generator of the latency table (bench/pace/src/main.rs).
+cargo build --release --locked --quiet --manifest-path bench/pace/Cargo.toml --target-dir target/pace
+pace=target/pace/release/pace
 
 python3 bench/bench.py \
     --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
@@ -70,7 +71,7 @@ echo
 python3 bench/stress.py \
     --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
     --server-musl "$server_musl" --hello-musl "$hello_musl" \
-    --nginx "$nginx_bin" ${oha_bin:+--oha "$oha_bin"}
+    --nginx "$nginx_bin" --pace "$pace"
 echo
 exec python3 bench/instructions.py \
     --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \

@@ -5,9 +5,9 @@ Run via bench/run.sh, after bench.py (whose helpers it uses). Three tables,
 each side by side with tuned nginx and the bare hyper server (examples/hello),
 the Rust servers as their musl builds with one runtime worker thread:
 
-  latency   oha at a constant rate (50 % and 90 % of bare hyper's saturation,
-            measured first with wrk), with its coordinated-omission correction:
-            p50, p99 and p99.9
+  latency   bench/pace at a constant rate (50 % and 90 % of bare hyper's
+            saturation, measured first with wrk), latency counted from when
+            each request was due (coordinated omission): p50, p99 and p99.9
   scale     wrk -t1 at 64, 1,000 and 10,000 keep-alive connections: req/s and
             the peak RSS during the run
   memory    RSS per idle keep-alive connection at 1,000 and 10,000 of them,
@@ -46,18 +46,17 @@ IDLE_SETTLE_S = 2.5
 GET = f"GET {b.PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 
 
-def oha(oha_bin: str, port: int, rate: int, seconds: float, connections: int = 64) -> dict:
-    cmd = ["taskset", "-c", str(b.LOAD_CORE), oha_bin, "--no-tui", "--output-format", "json",
-           "--latency-correction", "-q", str(rate), "-c", str(connections), "-z", f"{seconds}s",
-           f"http://127.0.0.1:{port}{b.PATH}"]
+def pace(pace_bin: str, port: int, rate: int, seconds: float, connections: int = 64) -> dict:
+    """GET /api/time at `rate` with bench/pace: latency counted from when each
+    request was due, so a stall is charged for everything queued behind it."""
+    cmd = ["taskset", "-c", str(b.LOAD_CORE), pace_bin, f"127.0.0.1:{port}", b.PATH,
+           str(rate), f"{seconds:g}", str(connections)]
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"error: {' '.join(cmd)} failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
     out = json.loads(run.stdout)
-    pct = out["latencyPercentiles"]
-    return {"rps": out["summary"]["requestsPerSec"],
-            "p50": pct["p50"] * 1000, "p99": pct["p99"] * 1000, "p999": pct["p99.9"] * 1000,
-            "ok": out["summary"]["successRate"]}
+    return {"rps": out["achieved"], "p50": out["p50_ms"], "p99": out["p99_ms"],
+            "p999": out["p999_ms"], "errors": out["errors"]}
 
 
 def latency(args: argparse.Namespace, tmp: Path, nginx: b.Target, hello: b.Target,
@@ -75,13 +74,14 @@ def latency(args: argparse.Namespace, tmp: Path, nginx: b.Target, hello: b.Targe
                 b.wait_for_quiet(args)
                 proc, _ = b.start(t, tmp)
                 b.wrk(t.port, 1, 64, latency=False)  # warm-up
-                runs[t.name].append(oha(args.oha, t.port, rate, args.duration))
+                runs[t.name].append(pace(args.pace, t.port, rate, args.duration))
                 b.stop(t, proc)
                 if t.log:
                     t.log.unlink(missing_ok=True)
                 r = runs[t.name][-1]
                 print(f"  latency {share:.0%} ({rate:,}/s) {t.name:<18} {r['rps']:>9,.0f} req/s "
-                      f"p50 {r['p50']:.3f} p99 {r['p99']:.3f} p99.9 {r['p999']:.3f} ms",
+                      f"p50 {r['p50']:.3f} p99 {r['p99']:.3f} p99.9 {r['p999']:.3f} ms"
+                      + (f"  WARNING: {r['errors']} errors" if r["errors"] else ""),
                       file=sys.stderr)
         for name, rs in runs.items():
             med = {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99", "p999")}
@@ -93,7 +93,7 @@ def latency(args: argparse.Namespace, tmp: Path, nginx: b.Target, hello: b.Targe
                         f"{med['p50']:.3f} | {med['p99']:.3f} | {med['p999']:.3f} | "
                         f"{ratio:.2f}× | {goal} |")
     return "\n".join([
-        f"Constant rate, `oha -c 64 -q RATE --latency-correction -z {args.duration:g}s` on core "
+        f"Constant rate, `bench/pace` with 64 connections for {args.duration:g} s on core "
         f"{b.LOAD_CORE}, servers on core {b.SERVER_CORE}; bare hyper saturates at "
         f"{saturation:,.0f} req/s (`wrk -t1 -c64`); medians of {args.rounds} interleaved rounds. "
         "Goal: moscow-time's p99 at most 1.2× bare hyper's.",
@@ -209,8 +209,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     b.add_binary_args(ap)
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
-    ap.add_argument("--oha", default=shutil.which("oha"), help="oha, for the latency table")
-    ap.add_argument("--rounds", type=int, default=2, help="rounds of the latency table")
+    ap.add_argument("--pace", required=True, help="bench/pace, the constant-rate load generator")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of the latency table")
     ap.add_argument("--duration", type=float, default=4, help="seconds per load run")
     ap.add_argument("--only", default="latency,scale,memory")
     b.add_noise_args(ap)
@@ -240,12 +240,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     b.stop(mt, proc)
     only = args.only.split(",")
     if "latency" in only:
-        if not args.oha:
-            print("(oha not found: `cargo install oha` for the latency table)")
-        else:
-            nginx = b.nginx_target(args.nginx, tmp, body)
-            print(latency(args, tmp, nginx, hello, mt), flush=True)
-            print()
+        nginx = b.nginx_target(args.nginx, tmp, body)
+        print(latency(args, tmp, nginx, hello, mt), flush=True)
+        print()
     if "scale" in only:
         nginx = b.nginx_target(args.nginx, tmp, body, connections=max(SCALE) + 100)
         print(scale(args, tmp, [nginx, hello, mt]), flush=True)

@@ -45,7 +45,6 @@ prerequisites=(
     "wrk|just bench|apt-get install wrk|dnf install wrk"
     "nginx|just bench|apt-get install nginx-light|dnf install nginx"
     "valgrind|just bench|apt-get install valgrind|dnf install valgrind"
-    "oha|just bench|cargo install oha|cargo install oha"
 )
 
 # first_line COMMAND...: the first line COMMAND prints, if it succeeds.
@@ -116,7 +115,7 @@ version() {
     openssl) first_line openssl version ;;
     nginx) first_line nginx -v ;;
     wrk) command -v wrk >/dev/null && { wrk --version 2>&1 || true; } | head -n 1 ;;
-    oha | just | podman | curl | jq | file | skopeo | debootstrap | valgrind)
+    just | podman | curl | jq | file | skopeo | debootstrap | valgrind)
         command -v "$1" >/dev/null || return 1
         case $1 in
         debootstrap) dpkg-query -W -f='debootstrap ${Version}\n' debootstrap 2>/dev/null || echo debootstrap ;;
