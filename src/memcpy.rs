@@ -213,7 +213,7 @@ mod tests {
     fn overlapping_copies_match_copy_within_both_ways() {
         for n in 0..=600 {
             for shift in [-300isize, -17, -16, -1, 0, 1, 2, 15, 16, 33, 256, 300] {
-                let src_start = 310;
+                let src_start: usize = 310;
                 let dst_start = src_start.checked_add_signed(shift).unwrap();
                 let mut buffer = pattern(src_start + n + 320, 3);
                 let mut expected = buffer.clone();
