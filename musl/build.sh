@@ -37,12 +37,22 @@ check_static() {
     fi
 }
 
+# check_memcpy BINARY: on x86-64 musl the server links src/memcpy.rs, not
+# musl's memcpy, whose copy loop (shr $3,%rcx; rep movsq) must not be in it.
+check_memcpy() {
+    if [[ $target == x86_64-unknown-linux-musl ]] && LC_ALL=C grep -qaP '\x48\xc1\xe9\x03\xf3\x48\xa5' "$1"; then
+        echo "error: $1 links musl's memcpy (rep movsq), not src/memcpy.rs" >&2
+        exit 1
+    fi
+}
+
 # report: check and print every binary cargo built into $out.
 report() {
     local binary kind=$1
     for binary in "$out/moscow-time" "$out/examples/hello"; do
         [[ -f $binary && $binary -nt Cargo.lock ]] || continue
         check_static "$binary" "$kind"
+        if [[ $binary == */moscow-time ]]; then check_memcpy "$binary"; fi
         echo "$binary: $kind, $(stat -c %s "$binary") bytes"
     done
 }
