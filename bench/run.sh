@@ -15,7 +15,7 @@
 # a miss never fails). With one thread servers run pinned to core 1, the load
 # generator to core 0. Python stdlib only; this wrapper checks tools, builds.
 #
-#   bench/run.sh                      # about 8 minutes
+#   bench/run.sh                      # about 15 minutes
 #   bench/run.sh --rounds 2 --duration 3   (options for bench.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -66,9 +66,9 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
         // runs this timer while a keep-alive connection waits for its next request.
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
-        // Head and body in one buffer and one write(2): every body here is a
-        // few KiB at most, and one copy is cheaper than writev's two iovecs
-        // (+4 % requests/s on /api/time).
+        // Head and body in one buffer and one send(2): every body here is a few
+        // KiB at most, and one copy costs less than writev's second iovec (+4 %
+        // requests/s on /api/time).
         .writev(false);
     let http = Arc::new(http);
     let mut shutdown = std::pin::pin!(shutdown);
