@@ -153,7 +153,7 @@ async fn client_hanging_up_mid_request_does_not_hurt() {
 
 /// With only 64 file descriptors, 200 connections exhaust the table: accept
 /// fails with EMFILE, which is logged and survived; once the clients close,
-/// the server answers again. MAX_CONNECTIONS is set past the table (a limit
+/// the server answers again. `MAX_CONNECTIONS` is set past the table (a limit
 /// set too high by hand): the default one sheds connections before the table
 /// fills, so whether accept ever saw EMFILE was a race.
 #[tokio::test]
