@@ -7,6 +7,8 @@ variants := "alpine distroless scratch"
 # Where `just build` puts the binary (musl/build.sh: this machine's musl target).
 release := "target" / env("TARGET", arch() + "-unknown-linux-musl") / "release"
 tools := justfile_directory() / ".tools/bin"
+# bench/pace, the bench's load generator: a crate of its own, built apart.
+pace := "--manifest-path bench/pace/Cargo.toml --target-dir target/pace"
 export PATH := tools + ":" + env("PATH")
 
 # list recipes
@@ -41,7 +43,7 @@ lint: _tools (_need "cargo rustfmt clippy")
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     cargo fmt --manifest-path bench/pace/Cargo.toml -- --check
-    cargo clippy --all-targets --locked --manifest-path bench/pace/Cargo.toml --target-dir target/pace -- --deny warnings
+    cargo clippy --all-targets --locked {{ pace }} -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
     @tests/checkov.sh
     shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
@@ -58,7 +60,7 @@ test: lint test-rust build test-browser test-images test-bases test-mutants test
 [group('check')]
 test-rust: (_need "cargo promtool")
     cargo test --locked
-    cargo test --locked --manifest-path bench/pace/Cargo.toml --target-dir target/pace
+    cargo test --locked {{ pace }}
 
 # the page in headless chromium against the release binary; screenshots in target/screenshots/
 [group('check')]

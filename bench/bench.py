@@ -38,6 +38,8 @@ from typing import Callable
 LOAD_CORE = 0  # wrk and this script
 SERVER_CORE = 1  # the server under test
 PATH = "/api/time"
+# One keep-alive GET of PATH, as the scripts that speak HTTP themselves send it.
+GET = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 SETTLE_S = 0.3  # let the server go idle before reading RSS or stopping it

@@ -35,7 +35,6 @@ from pathlib import Path
 
 import bench as b
 
-GET = f"GET {b.PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 RUNS = (200, 2200)
 # The C allocator's entry points, in glibc and musl (mallocng).
 ALLOCATOR = {"malloc", "calloc", "realloc", "free", "posix_memalign", "aligned_alloc",
@@ -51,7 +50,7 @@ def callgrind(tmp: Path, name: str, exe: str, env: dict[str, str], n: int,
     proc, _ = b.start(t, tmp)
     with socket.create_connection(("127.0.0.1", t.port), timeout=30) as s:
         for _ in range(n):
-            s.sendall(GET)
+            s.sendall(b.GET)
             data = b""
             while b"\r\n\r\n" not in data:
                 data += s.recv(4096)

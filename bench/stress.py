@@ -43,7 +43,6 @@ IDLE = (1000, 10_000)
 NO_TIMEOUTS = {"KEEPALIVE_TIMEOUT_MS": "600000", "HEADER_READ_TIMEOUT_MS": "600000"}
 # moscow-time parks a connection idle for a sweeper tick (1 s here), within two.
 IDLE_SETTLE_S = 2.5
-GET = f"GET {b.PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 
 
 def pace(pace_bin: str, port: int, rate: int, seconds: float, connections: int = 64) -> dict:
@@ -157,7 +156,7 @@ def open_idle(port: int, count: int, request: bool) -> list[socket.socket]:
     for _ in range(count):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         if request:
-            s.sendall(GET)
+            s.sendall(b.GET)
             data = b""
             while b"\r\n\r\n" not in data:
                 data += s.recv(4096)

@@ -58,8 +58,7 @@ report() {
 }
 
 # cargo-auditable embeds the dependency list for SBOM tools, as the images do.
-command -v cargo-auditable >/dev/null ||
-    { echo "error: cargo-auditable not found; install it: cargo install --locked --version 0.7.7 cargo-auditable" >&2; exit 1; }
+tests/doctor.sh --need cargo-auditable
 
 case $target in
 *-linux-gnu)

@@ -59,23 +59,13 @@ readonly rust_debs=(rustc-web cargo-web rust-web-src libstd-rust-web-dev libstd-
     musl-dev:arm64 libunwind-14-dev:arm64)
 key=$(find "$assets" musl/self-contained.sh -maxdepth 1 -type f -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)
 
-# prerequisites: one line for each thing missing to build a stand-in, then
-# exit 1. Only called when one has to be built.
+# prerequisites: one line for each thing missing to build a stand-in (from
+# `just doctor`'s table), then exit 1. Only called when one has to be built.
 prerequisites() {
-    local missing=0
-    need() { echo "error: building the stand-in bases needs $1" >&2; missing=1; }
-    ((EUID == 0)) || need "root (debootstrap, file owners); run as root, or let podman pull the pinned bases"
-    command -v podman >/dev/null || need "podman; install it (Debian/Ubuntu: apt-get install podman, Fedora: dnf install podman)"
-    command -v debootstrap >/dev/null || need "debootstrap; install it (Debian/Ubuntu: apt-get install debootstrap, Fedora: dnf install debootstrap)"
-    command -v dpkg-deb >/dev/null || need "dpkg-deb; install it (Debian/Ubuntu: it comes with dpkg, Fedora: dnf install dpkg)"
-    local lists
-    lists=$(apt-cache madison rustc-web musl-dev:arm64 2>/dev/null || true)
-    if ! grep -q '^ *rustc-web ' <<<"$lists"; then
-        need "apt with Debian 12 (bookworm and bookworm-security) package lists, which have rustc-web; this machine's apt has none (Debian 12 only; elsewhere let podman pull the pinned bases or name your own, README \"Offline and mirror builds\")"
-    elif ! grep -q '^ *musl-dev:arm64 ' <<<"$lists"; then
-        need "apt package lists for arm64; add them (Debian: dpkg --add-architecture arm64 && apt-get update)"
-    fi
-    ((missing == 0)) || exit 1
+    tests/doctor.sh --need root podman debootstrap dpkg-deb apt-bookworm-arm64 || {
+        echo "error: so the stand-in bases cannot be built here; let podman pull the pinned bases or name your own (README \"Offline and mirror builds\")" >&2
+        exit 1
+    }
 }
 
 # up_to_date TAG: the image exists and was built from the current inputs.
