@@ -24,7 +24,7 @@ build: (_need "cargo")
 [group('build')]
 [no-exit-message]
 image VARIANT: _podman
-    tests/images/build.sh {{ VARIANT }}
+    scripts/build-image.sh {{ VARIANT }}
 
 # build all three images for amd64 and arm64 (ARCHS=amd64 just images: one architecture)
 [group('build')]
@@ -46,7 +46,7 @@ lint: _tools (_need "cargo rustfmt clippy")
     cargo clippy --all-targets --locked {{ pace }} -- --deny warnings
     hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
     @tests/checkov.sh
-    shellcheck --external-sources tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
+    shellcheck --external-sources scripts/*.sh tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
         tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh musl/*.sh .ci/run stand-ins/*.sh stand-ins/adduser \
         stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl
     @tests/runtime-deps.sh
@@ -120,7 +120,7 @@ seccomp: _podman (image "scratch")
 # table and chart (media/sizes.svg) of the image sizes
 [group('report')]
 sizes: _tools images
-    tests/images/sizes.sh
+    scripts/sizes.sh
 
 # both benchmarks below
 [group('report')]
@@ -152,7 +152,7 @@ sbom: _tools _podman
 [group('check')]
 [no-exit-message]
 doctor:
-    @tests/doctor.sh
+    @scripts/doctor.sh
 
 # remove build output and the project-local tools
 [group('build')]
@@ -167,7 +167,7 @@ _tools:
     #!/usr/bin/env bash
     set -euo pipefail
     if ! cmp -s requirements-tools.txt .tools/requirements-tools.txt; then
-        tests/doctor.sh --need python3-venv
+        scripts/doctor.sh --need python3-venv
         python3 -m venv .tools
         .tools/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
         cp requirements-tools.txt .tools/
@@ -193,4 +193,4 @@ _podman: (_need "podman runc/crun")
 # one line for each of NAMES (see `just doctor`) that is missing, saying how to install it
 [no-exit-message]
 _need NAMES:
-    @tests/doctor.sh --need {{ NAMES }}
+    @scripts/doctor.sh --need {{ NAMES }}

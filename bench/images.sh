@@ -14,8 +14,8 @@
 #
 #   bench/images.sh [ROUNDS]     # default 2 rounds, ~8 min each here
 set -euo pipefail
-# shellcheck source=tests/images/lib.sh
-source "$(dirname "$0")/../tests/images/lib.sh"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../scripts/lib.sh"
 cd "$root"
 
 rounds=${1:-2}
@@ -48,7 +48,7 @@ fresh_context() {
 timed_build() {
     local t0 tag=localhost/moscow-time-bench:$2
     t0=$(date +%s%3N)
-    ARCHS=${4:-$build_arch} TAG=$tag CONTEXT=$1 tests/images/build.sh "$2" >>"$3" 2>&1 ||
+    ARCHS=${4:-$build_arch} TAG=$tag CONTEXT=$1 scripts/build-image.sh "$2" >>"$3" 2>&1 ||
         { echo "error: building $2 failed; see the log:" >&2; tail -n 30 "$3" >&2; exit 1; }
     echo $(($(date +%s%3N) - t0))
 }

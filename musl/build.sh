@@ -58,7 +58,7 @@ report() {
 }
 
 # cargo-auditable embeds the dependency list for SBOM tools, as the images do.
-tests/doctor.sh --need cargo-auditable
+scripts/doctor.sh --need cargo-auditable
 
 case $target in
 *-linux-gnu)

@@ -10,13 +10,13 @@
 # Why: without a container registry (an offline machine, our CI) rust:alpine,
 # distroless/cc and alpine cannot be pulled, but package registries may still
 # be reached. These stand-ins are made from Debian 12 (bookworm) packages only,
-# labelled as stand-ins, and tagged (names in tests/images/lib.sh)
+# labelled as stand-ins, and tagged (names in scripts/lib.sh)
 #   localhost/moscow-time-stand-in/rust:1.96-bookworm-musl      for rust:1.95.0-alpine3.23
 #   localhost/moscow-time-stand-in/distroless-cc:debian12-ARCH  for distroless/cc-debian12:nonroot
 #   localhost/moscow-time-stand-in/alpine:busybox-ARCH          for alpine:3.23
 # with ARCH amd64 and arm64 (the runtime bases are built for that architecture
 # from its Debian packages; nothing runs under emulation).
-# tests/images/build.sh (`just images`) runs this when it chooses them.
+# scripts/build-image.sh (`just images`) runs this when it chooses them.
 #
 # Idempotent: an image is rebuilt only when its inputs (the files in
 # stand-ins/ and musl/self-contained.sh) change; FORCE=1 rebuilds anyway.
@@ -28,8 +28,8 @@ set -euo pipefail
 
 script=$(realpath "$0")
 cd "$(dirname "$script")/.."
-# shellcheck source=tests/images/lib.sh
-source tests/images/lib.sh
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 readonly rust_image=$stand_in_builder
 readonly distroless_image=$stand_in_distroless
@@ -62,7 +62,7 @@ key=$(find "$assets" musl/self-contained.sh -maxdepth 1 -type f -print0 | sort -
 # prerequisites: one line for each thing missing to build a stand-in (from
 # `just doctor`'s table), then exit 1. Only called when one has to be built.
 prerequisites() {
-    tests/doctor.sh --need root podman debootstrap dpkg-deb apt-bookworm-arm64 || {
+    scripts/doctor.sh --need root podman debootstrap dpkg-deb apt-bookworm-arm64 || {
         echo "error: so the stand-in bases cannot be built here; let podman pull the pinned bases or name your own (README \"Offline and mirror builds\")" >&2
         exit 1
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The choice of bases (tests/images/build.sh) and `just doctor`, checked by what
+# The choice of bases (scripts/build-image.sh) and `just doctor`, checked by what
 # the built images' labels say and what the user reads. No check talks to a
 # registry: an unreachable one is a copy of Containerfile.scratch whose pins
 # name registry.invalid, which never resolves (RFC 2606). One architecture
@@ -7,8 +7,8 @@
 # the cache of `just images`, so each build is a few seconds.
 # One PASS/FAIL line per check, then `N passed, M failed`.
 set -uo pipefail
-# shellcheck source=tests/images/lib.sh
-source "$(dirname "$0")/images/lib.sh"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../scripts/lib.sh"
 cd "$root" || exit 2
 
 work=$(mktemp -d)
@@ -29,7 +29,7 @@ source "$(dirname "$0")/checks.sh"
 build() {
     local variant=$1
     shift
-    env ARCHS="$arch" TAG="$test_repo:$variant" "$@" tests/images/build.sh "$variant" >"$work/out" 2>&1 ||
+    env ARCHS="$arch" TAG="$test_repo:$variant" "$@" scripts/build-image.sh "$variant" >"$work/out" 2>&1 ||
         { echo "build failed:"; tail -n 20 "$work/out"; return 1; }
 }
 # labels IMAGE: "BASES | BUILDER | BASE" from its labels.
@@ -98,14 +98,14 @@ check "BUILDER_IMAGE named: used as it is, even with BASES=upstream and no regis
 
 # ---------------------------------------------------------------- just doctor
 
-entries=$(grep -c '^    "[^"|]*|[^"|]*|[^"|]*|[^"|]*"$' tests/doctor.sh)
+entries=$(grep -c '^    "[^"|]*|[^"|]*|[^"|]*|[^"|]*"$' scripts/doctor.sh)
 # doctor_lines OUT: one line per prerequisite, each found or missing.
 doctor_lines() {
     expect "lines" "$entries" "$(wc -l <"$1")" || return 1
     expect "lines that are not 'ok NAME' or 'missing NAME'" "" "$(grep -Ev '^(ok|missing) +[^ ]' "$1")"
 }
 doctor_complete() {
-    tests/doctor.sh >"$work/doctor" || { cat "$work/doctor"; return 1; }
+    scripts/doctor.sh >"$work/doctor" || { cat "$work/doctor"; return 1; }
     doctor_lines "$work/doctor"
 }
 check "just doctor: one line per prerequisite ($entries), exit 0 on this machine" doctor_complete
@@ -121,13 +121,13 @@ doctor_missing() {
         done
     done
     rm "$work/path/jq"
-    PATH=$work/path tests/doctor.sh >"$work/doctor" 2>"$work/doctor.err" && { echo "exit 0 without jq"; return 1; }
+    PATH=$work/path scripts/doctor.sh >"$work/doctor" 2>"$work/doctor.err" && { echo "exit 0 without jq"; return 1; }
     cat "$work/doctor" "$work/doctor.err"
     doctor_lines "$work/doctor" || return 1
     grep -Eq '^missing +jq +test +Debian/Ubuntu: apt-get install jq; Fedora: dnf install jq$' "$work/doctor" ||
         { echo "no 'missing jq' line"; return 1; }
-    PATH=$work/path tests/doctor.sh --need jq curl >"$work/need" 2>&1 && { echo "--need jq: exit 0 without jq"; return 1; }
-    expect "tests/doctor.sh --need jq curl" \
+    PATH=$work/path scripts/doctor.sh --need jq curl >"$work/need" 2>&1 && { echo "--need jq: exit 0 without jq"; return 1; }
+    expect "scripts/doctor.sh --need jq curl" \
         "error: jq not found; install it (Debian/Ubuntu: apt-get install jq; Fedora: dnf install jq), or see \`just doctor\`" \
         "$(cat "$work/need")"
 }

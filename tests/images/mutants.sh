@@ -7,8 +7,8 @@
 #
 #   tests/images/mutants.sh [NAME...]     # default: every mutant
 set -uo pipefail
-# shellcheck source=tests/images/lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$root" || exit 2
 
 # name|variant-arch|sed script that breaks the Containerfile|checks that must FAIL (;-separated)
@@ -59,7 +59,7 @@ for mutant in "${mutants[@]}"; do
     # arch-mismatch: the same variant's image of the other architecture, by ID
     # (podman 4.3 does not find a local image of another platform by name).
     other=$([[ $arch == amd64 ]] && echo arm64 || echo amd64)
-    if ! ARCHS=$arch CONTAINERFILE=$file TAG=$mutant_repo:$variant tests/images/build.sh "$variant" \
+    if ! ARCHS=$arch CONTAINERFILE=$file TAG=$mutant_repo:$variant scripts/build-image.sh "$variant" \
         --build-arg OTHER_ARCH_IMAGE="$(podman image inspect --format '{{.Id}}' "$repo:$variant-$other" 2>/dev/null)" \
         >"$work/$name.build.log" 2>&1; then
         echo "MISS $name: the broken image did not build"

@@ -14,8 +14,8 @@
 # Needs: podman (run as root: the process checks read /proc/PID/status),
 # curl, jq, file, and .tools/ (`just _tools`).
 set -uo pipefail
-# shellcheck source=tests/images/lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$root" || exit 2
 
 read -r -a variants <<<"${VARIANTS:-alpine distroless scratch}"
@@ -385,7 +385,7 @@ cache_src_change() {
     probe_images+=(localhost/moscow-time-cache-probe:scratch{,-$build_arch})
     t0=$(now_ms)
     ARCHS=$build_arch TAG=localhost/moscow-time-cache-probe:scratch CONTEXT=$ctx \
-        tests/images/build.sh scratch >"$work/cache.log" 2>&1 || { cat "$work/cache.log"; return 1; }
+        scripts/build-image.sh scratch >"$work/cache.log" 2>&1 || { cat "$work/cache.log"; return 1; }
     info "rebuild of scratch after a src/ change: $(($(now_ms) - t0)) ms"
     step_cached "$work/cache.log" "rm -r target/" ||
         { echo "the dependency build step was not cached"; grep -A1 'STEP [0-9]' "$work/cache.log"; return 1; }
@@ -400,7 +400,7 @@ cache_shared_stage() {
     for v in alpine distroless; do
         probe_images+=("localhost/moscow-time-cache-probe:$v" "localhost/moscow-time-cache-probe:$v-$build_arch")
         ARCHS=$build_arch TAG=localhost/moscow-time-cache-probe:$v CONTEXT=$work/context \
-            tests/images/build.sh "$v" >"$work/cache-$v.log" 2>&1 || { cat "$work/cache-$v.log"; return 1; }
+            scripts/build-image.sh "$v" >"$work/cache-$v.log" 2>&1 || { cat "$work/cache-$v.log"; return 1; }
         step_cached "$work/cache-$v.log" "install -D -m 0755" ||
             { echo "$v rebuilt the build stage"; grep -A1 'STEP [0-9]' "$work/cache-$v.log"; return 1; }
     done
@@ -416,7 +416,7 @@ reproducible() {
     for i in 1 2; do
         probe_images+=("localhost/moscow-time-repro-$i:$v" "localhost/moscow-time-repro-$i:$v-$build_arch")
         t0=$(now_ms)
-        ARCHS=$build_arch TAG=localhost/moscow-time-repro-$i:$v tests/images/build.sh "$v" --no-cache \
+        ARCHS=$build_arch TAG=localhost/moscow-time-repro-$i:$v scripts/build-image.sh "$v" --no-cache \
             >"$work/repro-$i.log" 2>&1 || { cat "$work/repro-$i.log"; return 1; }
         info "clean (--no-cache) build $i of $v: $(($(now_ms) - t0)) ms"
         unpack "localhost/moscow-time-repro-$i:$v" "$work/repro-$i" || return 1

@@ -17,8 +17,8 @@
 #   IMAGE_REPO  the local images, VARIANT-ARCH (default localhost/moscow-time)
 # Needs: podman, syft (.tools/), cargo, jq, just, binutils.
 set -uo pipefail
-# shellcheck source=tests/images/lib.sh
-source "$(dirname "$0")/../images/lib.sh"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$root" || exit 2
 variants=(alpine distroless scratch)
 # Upstream builds musl binaries, CI's stand-in builder static glibc ones; the

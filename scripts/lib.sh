@@ -3,12 +3,12 @@
 # image the way a registry sees it, and clean up after test builds.
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$root/.tools/bin:$PATH"
 repo=${IMAGE_REPO:-localhost/moscow-time}
 binary_path=usr/local/bin/moscow-time
 
-# The bases. tests/images/build.sh chooses them (the user's BUILDER_IMAGE,
+# The bases. scripts/build-image.sh chooses them (the user's BUILDER_IMAGE,
 # ALPINE_IMAGE, DISTROLESS_IMAGE and their _AMD64/_ARM64; else the
 # Containerfiles' pins; else these local stand-ins, built by
 # stand-ins/build.sh) and records its choice in each image's labels, where

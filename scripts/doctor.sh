@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The prerequisites of the recipes (README "Prerequisites"), in one table.
 #
-#   tests/doctor.sh              every prerequisite, found or missing, with its
+#   scripts/doctor.sh              every prerequisite, found or missing, with its
 #                                version; exit 1 if one `just test` needs is missing
-#   tests/doctor.sh --need NAME...
+#   scripts/doctor.sh --need NAME...
 #                                nothing if all NAMEs are there, else one line each
 #                                saying how to install it; exit 1 (for recipes)
 set -euo pipefail
@@ -138,7 +138,7 @@ entry() {
     for e in "${prerequisites[@]}"; do
         [[ ${e%%|*} == "$1" ]] && { echo "$e"; return; }
     done
-    echo "error: tests/doctor.sh knows no prerequisite '$1'" >&2
+    echo "error: scripts/doctor.sh knows no prerequisite '$1'" >&2
     exit 2
 }
 

@@ -4,7 +4,7 @@
 # and, when ARCHS holds both, (re)creates the manifest list
 # localhost/moscow-time:VARIANT-multiarch of the two (for publishing).
 #
-#   tests/images/build.sh VARIANT [extra podman build options...]
+#   scripts/build-image.sh VARIANT [extra podman build options...]
 #   ARCHS="amd64 arm64" (default) or one of them
 #
 # The build stage runs on the build machine's platform (BUILDPLATFORM, which
@@ -37,7 +37,7 @@ set -euo pipefail
 
 variant=${1:?usage: $0 alpine|distroless|scratch [podman build options...]}
 shift
-# shellcheck source=tests/images/lib.sh
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 case $variant in
 alpine) runtime_var=ALPINE_IMAGE ;;

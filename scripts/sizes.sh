@@ -7,7 +7,7 @@
 # images as measured before the musl build (same stand-in bases), and the
 # original lab's Python images.
 set -euo pipefail
-# shellcheck source=tests/images/lib.sh
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$root"
 
