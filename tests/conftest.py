@@ -59,8 +59,8 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     """A check that takes `target` runs once per engine × variant × arch;
     one that takes `variant_target`, once per engine × variant; `uid`, once
-    per user. Session scope groups a target's checks, so its image is
-    unpacked once."""
+    per user; `engine` (without a target), once per engine. Session scope
+    groups a target's checks, so its image is unpacked once."""
     config = metafunc.config
     if "target" in metafunc.fixturenames:
         ts = targets(config)
@@ -72,7 +72,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("uid", list(USERS.values()), ids=list(USERS), scope="module")
     if "engine" in metafunc.fixturenames and "target" not in metafunc.fixturenames:
         es = engines(config)
-        metafunc.parametrize("engine", es, ids=[e.name for e in es], scope="session")
+        metafunc.parametrize("engine", es, ids=[e.name for e in es], scope="module")
 
 
 @pytest.fixture(scope="session")
@@ -130,9 +130,9 @@ def shared_containers():
 
 
 @pytest.fixture
-def builds(request):
+def builds(engine):
     """A Builds (scripts/build-image.sh under test tags) whose images and new layers go when the check ends."""
-    b = Builds(engines(request.config)[0])
+    b = Builds(engine)
     yield b
     b.remove()
 
@@ -154,7 +154,7 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"INFO {line}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def scratch_image(image_repo, engine) -> str:
     """The image the seccomp and Kubernetes checks run (IMAGE, default the scratch image)."""
     image = os.environ.get("IMAGE", f"{image_repo}:scratch")

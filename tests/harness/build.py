@@ -55,7 +55,7 @@ class Builds:
         self.tags += [tag, f"{tag}-multiarch"] + [f"{tag}-{a}" for a in archs.split()]
         done = run(
             [ROOT / "scripts/build-image.sh", variant, *extra],
-            env={**os.environ, "ARCHS": archs, "TAG": tag, **env},
+            env={**os.environ, "ENGINE": self.engine.name, "ARCHS": archs, "TAG": tag, **env},
             check=check,
         )
         self.logs.append(done.stdout + done.stderr)

@@ -136,6 +136,15 @@ class Engine:
             raise
         return container
 
+    def kube_play(self, manifest: Path, *options: str | Path) -> None:
+        """`podman kube play` (podman only: Docker has no equivalent)."""
+        if self.name != "podman":
+            raise NotImplementedError("kube play is podman's")
+        self("kube", "play", *options, manifest, timeout=300)
+
+    def kube_down(self, manifest: Path) -> None:
+        self("kube", "down", manifest, timeout=120)
+
     def run_once(self, image: str, *args: str, options: tuple[str, ...] = (), **kwargs):
         """`run --rm` IMAGE with ARGS in the foreground (its exit status is the caller's to judge)."""
         return self("run", "--rm", "--pull=never", *options, image, *args, check=False, **kwargs)

@@ -47,16 +47,22 @@ def other_arch(arch: str) -> str:
 
 
 @functools.cache
+def lib_sh(name: str, engine: str = "podman") -> tuple[str, ...]:
+    """The value of variable (or array) NAME of scripts/lib.sh, which the
+    shell scripts share, as ENGINE sees it: one source for both sides."""
+    value = output(
+        ["bash", "-c", f'source scripts/lib.sh && printf "%s\\n" "${{{name}[@]}}"'],
+        cwd=ROOT,
+        env={**os.environ, "ENGINE": engine},
+    )
+    return tuple(value.splitlines())
+
+
 def hardening_flags(engine: str) -> tuple[str, ...]:
     """The run options every container of the image gets (read-only root, no
     capabilities, no privilege gain), for ENGINE. They are defined once, in
     scripts/lib.sh, which `just run` and the shell scripts use too."""
-    flags = output(
-        ["bash", "-c", 'source scripts/lib.sh && printf "%s\\n" "${hardening_flags[@]}"'],
-        cwd=ROOT,
-        env={**os.environ, "ENGINE": engine},
-    )
-    return tuple(flags.splitlines())
+    return lib_sh("hardening_flags", engine)
 
 
 def tools_path() -> str:
