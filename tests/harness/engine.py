@@ -127,7 +127,10 @@ class Engine:
         container = Container(self, name)
         try:
             self(*argv, timeout=120)
-            container.addr = self.out("port", name, "8080").splitlines()[0].replace("0.0.0.0", "127.0.0.1")
+            ports = self.out("port", name, "8080").splitlines()
+            if not ports:
+                raise StartFailed(f"no published port: it exited at once; logs:\n{container.logs()}")
+            container.addr = ports[0].replace("0.0.0.0", "127.0.0.1")
             if not http.wait_for(container.addr, "/healthz", wait):
                 raise StartFailed(f"no answer on {container.addr}/healthz within {wait} s; logs:\n{container.logs()}")
         except CommandFailed as e:
