@@ -49,6 +49,14 @@ class Engine:
     def __repr__(self) -> str:
         return self.name
 
+    # One engine is one name: pytest groups a module's checks by it and sets
+    # up a module's fixtures (a played pod, a running container) once.
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Engine) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
     def __call__(self, *args: str | Path, **kwargs):
         """Runs `ENGINE ARGS...` (see shell.run for the keywords)."""
         return run([self.name, *args], **kwargs)
