@@ -68,15 +68,21 @@ results=${RESULTS:-docs/results/bench-server.md}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 {
+    echo "## Throughput, latency, memory, start and stop"
+    echo
     python3 bench/bench.py \
         --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
         --server-musl "$server_musl" --hello-musl "$hello_musl" \
         --nginx "$nginx_bin" "$@"
     echo
+    echo "## Heavy traffic"
+    echo
     python3 bench/stress.py \
         --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
         --server-musl "$server_musl" --hello-musl "$hello_musl" \
         --nginx "$nginx_bin" --pace "$pace"
+    echo
+    echo "## Instructions per request"
     echo
     python3 bench/instructions.py \
         --server "$gnu/moscow-time" --hello "$gnu/examples/hello" \
