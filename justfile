@@ -37,7 +37,7 @@ run VARIANT="scratch": _podman
         --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json \
         -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
-# rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four
+# rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four; the docs' links and tables
 [group('check')]
 lint: _tools (_need "cargo rustfmt clippy")
     cargo fmt --all -- --check
@@ -51,6 +51,7 @@ lint: _tools (_need "cargo rustfmt clippy")
         stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl
     @tests/runtime-deps.sh
     tests/kubernetes/run.sh manifests
+    @scripts/check-docs.sh
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
@@ -62,7 +63,7 @@ test-rust: (_need "cargo promtool")
     cargo test --locked
     cargo test --locked {{ pace }}
 
-# the page in headless chromium against the release binary; screenshots in target/screenshots/
+# the page (against the release binary) and the size chart in headless chromium; screenshots in target/screenshots/
 [group('check')]
 test-browser: _browser build
     #!/usr/bin/env bash
@@ -117,7 +118,7 @@ test-kubernetes: _tools _podman (_need "catatonit") (image "scratch")
 seccomp: _podman (image "scratch")
     deploy/seccomp/generate.sh
 
-# table and chart (media/sizes.svg) of the image sizes
+# table (docs/results/sizes.md) and chart (media/sizes.svg) of the image sizes
 [group('report')]
 sizes: _tools images
     scripts/sizes.sh
@@ -136,7 +137,7 @@ bench-server: build
 bench-images: _podman
     bench/images.sh
 
-# push the multi-arch images to REGISTRY, signed by SIGN_BY (README "Publish and verify")
+# push the multi-arch images to REGISTRY, signed by SIGN_BY (docs/publishing.md)
 [group('ship')]
 [no-exit-message]
 publish: _podman
