@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The docs are checked as code is (`just lint`):
+#   0. README.md stays a front page: at most 250 lines, the rest in docs/;
 #   1. the prerequisites table in docs/development.md is what
 #      `scripts/doctor.sh --markdown` prints (--fix rewrites it);
 #   2. every relative link and #anchor in README.md and docs/ resolves
@@ -17,6 +18,9 @@ end='<!-- prerequisites:end -->'
 
 # table FILE: the lines between the markers.
 table() { awk -v b="$begin" -v e="$end" '$0 == e { on = 0 } on { print } $0 == b { on = 1 }' "$1"; }
+
+lines=$(wc -l <README.md)
+((lines <= 250)) || { echo "error: README.md has $lines lines (at most 250): move the detail into docs/" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -57,4 +61,4 @@ if (cd "$work/tree" && mdlinkcheck --no-git --quiet README.md docs) >/dev/null 2
     echo "error: link mutant: a link to a missing section in README.md passed the link check" >&2
     exit 1
 fi
-echo "docs: the prerequisites table is doctor.sh's; every link and anchor resolves; both checks fail their mutants"
+echo "docs: README.md $lines lines; the prerequisites table is doctor.sh's; every link and anchor resolves; both checks fail their mutants"
