@@ -40,7 +40,7 @@ run VARIANT="scratch": _podman
     podman run --rm -it --pull=never "${hardening_flags[@]}" --security-opt="seccomp=$seccomp_profile" \
         -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
-# rustfmt, clippy, shellcheck, ruff; the files' checks: Containerfiles (hadolint, checkov), Kubernetes manifests, runtime deps, checks the docs cite
+# rustfmt, clippy, shellcheck, ruff; the files' checks: Containerfiles (hadolint, checkov), Kubernetes manifests, runtime deps, checks the docs cite; the docs' links and tables
 [group('check')]
 lint: _tools (_need "cargo rustfmt clippy")
     cargo fmt --all -- --check
@@ -52,6 +52,7 @@ lint: _tools (_need "cargo rustfmt clippy")
     ruff check tests
     ruff format --check tests
     pytest tests/images/test_containerfiles.py tests/kubernetes/test_manifests.py tests/test_runtime_deps.py tests/test_docs.py
+    @scripts/check-docs.sh
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
@@ -63,7 +64,7 @@ test-rust: (_need "cargo promtool")
     cargo test --locked
     cargo test --locked {{ pace }}
 
-# the page in headless chromium against the release binary; screenshots in target/screenshots/
+# the page (against the release binary) and the size chart in headless chromium; screenshots in target/screenshots/
 [group('check')]
 test-browser: _browser build
     #!/usr/bin/env bash
@@ -115,7 +116,7 @@ test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratc
 seccomp: _podman (image "scratch")
     deploy/seccomp/generate.sh
 
-# table and chart (media/sizes.svg) of the image sizes
+# table (docs/results/sizes.md) and chart (media/sizes.svg) of the image sizes
 [group('report')]
 sizes: _tools images
     scripts/sizes.sh
@@ -134,7 +135,7 @@ bench-server: build
 bench-images: _podman
     bench/images.sh
 
-# push the multi-arch images to REGISTRY, signed by SIGN_BY (README "Publish and verify")
+# push the multi-arch images to REGISTRY, signed by SIGN_BY (docs/publishing.md)
 [group('ship')]
 [no-exit-message]
 publish: _podman

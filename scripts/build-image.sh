@@ -127,7 +127,7 @@ choose() {
         fi
         if [[ $bases_mode == upstream ]]; then
             echo "error: BASES=upstream, but $(short "$base") (pinned) is not here for linux/$arch and cannot be pulled ($why);" \
-                "reach its registry, name a mirror (README \"Offline and mirror builds\"), or leave BASES unset to use the local stand-ins" >&2
+                "reach its registry, name a mirror (docs/building.md \"Behind a mirror\"), or leave BASES unset to use the local stand-ins" >&2
             exit 1
         fi
         [[ " ${unavailable[*]} " == *" $(short "$base") ("* ]] || unavailable+=("$(short "$base") ($why)")

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The prerequisites of the recipes (README "Prerequisites"), in one table.
+# The prerequisites of the recipes, in one table (docs/development.md shows it: --markdown).
 #
 #   scripts/doctor.sh              every prerequisite, found or missing, with its
 #                                version; exit 1 if one `just test` needs is missing
+#   scripts/doctor.sh --markdown   the same list as a Markdown table, for
+#                                docs/development.md (scripts/check-docs.sh
+#                                checks the copy there)
 #   scripts/doctor.sh --need NAME...
 #                                nothing if all NAMEs are there, else one line each
 #                                saying how to install it; exit 1 (for recipes)
@@ -11,40 +14,42 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.tools/bin:$HOME/.cargo/bin:$PATH"
 
 host_target=$(uname -m)-unknown-linux-musl
+# The docs' table holds for every machine.
+[[ ${1:-} != --markdown ]] || host_target=ARCH-unknown-linux-musl
 
-# NAME|needed by (test: `just test` needs it; else the recipe, optional)|Debian/Ubuntu|Fedora
+# NAME|needed by (test: `just test` needs it; else the recipe, optional)|Debian/Ubuntu|Fedora|what for
 prerequisites=(
-    "podman|test|apt-get install podman|dnf install podman"
-    "runc/crun|test|apt-get install runc|dnf install crun"
-    "just|test|pip install rust-just, or cargo install just|dnf install just"
-    "cargo|test|rustup (https://rustup.rs); Debian 12: apt-get install rustc-web cargo-web|dnf install rust cargo"
-    "rustfmt|test|rustup component add rustfmt|dnf install rustfmt"
-    "clippy|test|rustup component add clippy|dnf install clippy"
-    "cargo-auditable|test|cargo install --locked --version 0.7.7 cargo-auditable|cargo install --locked --version 0.7.7 cargo-auditable"
-    "musl-toolchain|test|rustup target add $host_target && rustup component add rust-src; Debian 12: apt-get install rustc-web cargo-web rust-web-src musl-dev libunwind-14-dev|rustup target add $host_target && rustup component add rust-src"
-    "python3-venv|test|apt-get install python3-venv|dnf install python3"
-    "curl|test|apt-get install curl|dnf install curl"
-    "jq|test|apt-get install jq|dnf install jq"
-    "file|test|apt-get install file|dnf install file"
-    "binutils|test|apt-get install binutils|dnf install binutils"
-    "promtool|test|apt-get install prometheus|promtool from the release tarball, https://prometheus.io/download/"
-    "nodejs|test|Node.js 20+ with npm: apt-get install nodejs npm (Debian 13, Ubuntu 24.04)|dnf install nodejs npm"
-    "chromium|test|apt-get install chromium|dnf install chromium"
-    "strace|test|apt-get install strace|dnf install strace"
-    "busybox-static|test|apt-get install busybox-static|dnf install busybox"
-    "catatonit|test|apt-get install catatonit|dnf install catatonit"
-    "qemu-user-static|test|apt-get install qemu-user-static binfmt-support|dnf install qemu-user-static"
-    "debootstrap|test|apt-get install debootstrap|dnf install debootstrap"
-    "dpkg-deb|test|apt-get install dpkg|dnf install dpkg"
-    "apt-bookworm-arm64|test|Debian 12: dpkg --add-architecture arm64 && apt-get update (the stand-in bases are Debian 12 packages)|none: the stand-in bases need a Debian 12 host"
-    "root|test|run as root (debootstrap for the stand-ins, podman kube play, binfmt)|run as root"
-    "skopeo|test|apt-get install skopeo|dnf install skopeo"
-    "gnupg|test|apt-get install gnupg|dnf install gnupg2"
-    "docker-registry|test|apt-get install docker-registry|the registry binary of https://github.com/distribution/distribution/releases as docker-registry on PATH"
-    "openssl|test|apt-get install openssl|dnf install openssl"
-    "wrk|just bench|apt-get install wrk|dnf install wrk"
-    "nginx|just bench|apt-get install nginx-light|dnf install nginx"
-    "valgrind|just bench|apt-get install valgrind|dnf install valgrind"
+    "podman|test|apt-get install podman|dnf install podman|builds and runs the images"
+    "runc/crun|test|apt-get install runc|dnf install crun|podman's container runtime"
+    "just|test|pip install rust-just, or cargo install just|dnf install just|the recipes"
+    "cargo|test|rustup (https://rustup.rs); Debian 12: apt-get install rustc-web cargo-web|dnf install rust cargo|the server and its tests"
+    "rustfmt|test|rustup component add rustfmt|dnf install rustfmt|just lint"
+    "clippy|test|rustup component add clippy|dnf install clippy|just lint"
+    "cargo-auditable|test|cargo install --locked --version 0.7.7 cargo-auditable|cargo install --locked --version 0.7.7 cargo-auditable|just build embeds the dependency list"
+    "musl-toolchain|test|rustup target add $host_target && rustup component add rust-src; Debian 12: apt-get install rustc-web cargo-web rust-web-src musl-dev libunwind-14-dev|rustup target add $host_target && rustup component add rust-src|just build's static-pie binary"
+    "python3-venv|test|apt-get install python3-venv|dnf install python3|installs the pinned linters into .tools/ on first use"
+    "curl|test|apt-get install curl|dnf install curl|image checks"
+    "jq|test|apt-get install jq|dnf install jq|image checks"
+    "file|test|apt-get install file|dnf install file|static-binary checks"
+    "binutils|test|apt-get install binutils|dnf install binutils|static-binary checks"
+    "promtool|test|apt-get install prometheus|promtool from the release tarball, https://prometheus.io/download/|a test checks /metrics with it"
+    "nodejs|test|Node.js 20+ with npm: apt-get install nodejs npm (Debian 13, Ubuntu 24.04)|dnf install nodejs npm|the browser tests (npm ci installs playwright-core)"
+    "chromium|test|apt-get install chromium|dnf install chromium|the browser tests drive it headless (or the one CHROMIUM names)"
+    "strace|test|apt-get install strace|dnf install strace|just seccomp measures the syscalls"
+    "busybox-static|test|apt-get install busybox-static|dnf install busybox|the seccomp test runs it under the profile"
+    "catatonit|test|apt-get install catatonit|dnf install catatonit|the pause process of podman kube play's pods"
+    "qemu-user-static|test|apt-get install qemu-user-static binfmt-support|dnf install qemu-user-static|the arm64 images: alpine's build step, the arm64 checks"
+    "debootstrap|test|apt-get install debootstrap|dnf install debootstrap|the stand-in bases"
+    "dpkg-deb|test|apt-get install dpkg|dnf install dpkg|the stand-in bases"
+    "apt-bookworm-arm64|test|Debian 12: dpkg --add-architecture arm64 && apt-get update (the stand-in bases are Debian 12 packages)|none: the stand-in bases need a Debian 12 host|the stand-in bases' arm64 packages"
+    "root|test|run as root (debootstrap for the stand-ins, podman kube play, binfmt)|run as root|the stand-ins, podman kube play, binfmt"
+    "skopeo|test|apt-get install skopeo|dnf install skopeo|just publish signs with it"
+    "gnupg|test|apt-get install gnupg|dnf install gnupg2|just publish signs with it"
+    "docker-registry|test|apt-get install docker-registry|the registry binary of https://github.com/distribution/distribution/releases as docker-registry on PATH|just test-publish: a real registry with TLS"
+    "openssl|test|apt-get install openssl|dnf install openssl|just test-publish: the registry's TLS"
+    "wrk|just bench|apt-get install wrk|dnf install wrk|the server bench"
+    "nginx|just bench|apt-get install nginx-light|dnf install nginx|the server bench's baseline"
+    "valgrind|just bench|apt-get install valgrind|dnf install valgrind|instructions per request"
 )
 
 # first_line COMMAND...: the first line COMMAND prints, if it succeeds.
@@ -129,7 +134,7 @@ version() {
 # hint ENTRY: how to install it, in one line.
 hint() {
     local name needed debian fedora
-    IFS='|' read -r name needed debian fedora <<<"$1"
+    IFS='|' read -r name needed debian fedora _ <<<"$1"
     echo "Debian/Ubuntu: $debian; Fedora: $fedora"
 }
 
@@ -141,6 +146,17 @@ entry() {
     echo "error: scripts/doctor.sh knows no prerequisite '$1'" >&2
     exit 2
 }
+
+if [[ ${1:-} == --markdown ]]; then
+    echo "| prerequisite | needed by | what for | Debian/Ubuntu | Fedora |"
+    echo "| --- | --- | --- | --- | --- |"
+    for e in "${prerequisites[@]}"; do
+        IFS='|' read -r name needed debian fedora why <<<"$e"
+        [[ $needed == test ]] && needed="\`just test\`" || needed="\`$needed\`"
+        echo "| $name | $needed | $why | $debian | $fedora |"
+    done
+    exit 0
+fi
 
 if [[ ${1:-} == --need ]]; then
     shift
