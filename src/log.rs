@@ -49,12 +49,6 @@ pub struct AccessLog {
     sink: fn(&[u8]),
 }
 
-impl Default for AccessLog {
-    fn default() -> Self {
-        Self::new(LogFormat::Text)
-    }
-}
-
 impl AccessLog {
     /// An access log writing lines in `format`.
     pub fn new(format: LogFormat) -> Self {
@@ -255,7 +249,7 @@ mod tests {
 
     #[test]
     fn buffers_one_line_per_request() {
-        let log = AccessLog::default();
+        let log = AccessLog::new(LogFormat::Text);
         log.record(
             &Method::GET,
             "/api/time",
@@ -280,7 +274,7 @@ mod tests {
     fn flushes_when_the_buffer_is_full() {
         let log = AccessLog {
             sink: |lines| assert!(lines.len() >= FLUSH_BYTES),
-            ..AccessLog::default()
+            ..AccessLog::new(LogFormat::Text)
         };
         let path = "/".repeat(1000);
         for _ in 0..(FLUSH_BYTES / 1000) {

@@ -57,7 +57,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then drains
 /// in-flight requests for at most `config.shutdown_grace`.
 pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<Output = ()>) {
-    let state = Arc::new(State::with_access_log(AccessLog::new(config.log_format)));
+    let state = Arc::new(State::new(AccessLog::new(config.log_format)));
     let connections = Arc::new(Connections::new(Arc::clone(&state), config));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
