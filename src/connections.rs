@@ -33,16 +33,59 @@ use crate::log;
 use crate::metrics::Shed;
 use crate::state::State;
 
-/// Accepted; not a byte received yet.
-const FRESH: u8 = 0;
-/// Reading a request or writing a response.
-const BUSY: u8 = 1;
-/// Response written; waiting for the next request.
-const IDLE: u8 = 2;
-/// Told to close; its task drops it at its next wake-up.
-const CLOSING: u8 = 3;
-/// Idle for a sweeper tick: its task puts hyper and its buffers aside.
-const PARKED: u8 = 4;
+/// What a connection is doing. Any thread may move it from one state to
+/// another; only its own task moves it out of [`Closing`](Phase::Closing)
+/// (by dropping it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    /// Accepted; not a byte received yet.
+    Fresh,
+    /// Reading a request or writing a response.
+    Busy,
+    /// Response written; waiting for the next request.
+    Idle,
+    /// Idle for a sweeper tick: its task puts hyper and its buffers aside.
+    Parked,
+    /// Told to close; its task drops it at its next wake-up.
+    Closing,
+}
+
+impl Phase {
+    /// Every phase, in `as u8` order.
+    const ALL: [Phase; 5] = [
+        Phase::Fresh,
+        Phase::Busy,
+        Phase::Idle,
+        Phase::Parked,
+        Phase::Closing,
+    ];
+
+    /// No request in flight: shedding or shutdown closes it at once.
+    fn is_waiting(self) -> bool {
+        matches!(self, Phase::Fresh | Phase::Idle | Phase::Parked)
+    }
+}
+
+/// A [`Phase`] shared between threads.
+struct AtomicPhase(AtomicU8);
+
+impl AtomicPhase {
+    fn new(phase: Phase) -> Self {
+        Self(AtomicU8::new(phase as u8))
+    }
+
+    fn load(&self) -> Phase {
+        Phase::ALL[usize::from(self.0.load(Relaxed))]
+    }
+
+    /// Moves from `from` to `to`; false if it was not in `from`.
+    fn change(&self, from: Phase, to: Phase) -> bool {
+        self.0
+            .compare_exchange(from as u8, to as u8, Relaxed, Relaxed)
+            .is_ok()
+    }
+}
 
 /// Connections shed at once, at most; nginx frees up to 32 at a time too.
 const MAX_SHED_BATCH: usize = 32;
@@ -78,10 +121,10 @@ struct Slab {
 
 /// What one connection is doing, and how to tell it to close.
 struct Slot {
-    state: AtomicU8,
+    phase: AtomicPhase,
     /// When it became fresh or idle, in ms since [`Connections::epoch`].
     since_ms: AtomicU64,
-    /// Wakes the connection's task to close (state [`CLOSING`]) or, at
+    /// Wakes the connection's task to close ([`Phase::Closing`]) or, at
     /// shutdown, to finish the request in flight.
     close: Notify,
     /// Sent a request with a body: stays with hyper, which reads or discards
@@ -108,15 +151,10 @@ impl Connections {
         }
     }
 
-    /// The most connections open at once.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Adds a fresh connection.
     pub fn register(self: &Arc<Self>) -> Registration {
         let slot = Arc::new(Slot {
-            state: AtomicU8::new(FRESH),
+            phase: AtomicPhase::new(Phase::Fresh),
             since_ms: AtomicU64::new(self.now_ms()),
             close: Notify::new(),
             has_body: AtomicBool::new(false),
@@ -171,15 +209,14 @@ impl Connections {
         // The busy first: once a client sees its idle connection close, a
         // request it sends on another must already be the last one there.
         for slot in slab.slots.iter().flatten() {
-            if slot.state.load(Relaxed) == BUSY {
+            if slot.phase.load() == Phase::Busy {
                 slot.close.notify_one();
             }
         }
         for slot in slab.slots.iter().flatten() {
-            if ![FRESH, IDLE, PARKED]
-                .into_iter()
-                .any(|was| self.close(slot, was))
-            {
+            // Closed unless it turned busy in between: then asked to finish.
+            let phase = slot.phase.load();
+            if !(phase.is_waiting() && self.close(slot, phase)) {
                 slot.close.notify_one();
             }
         }
@@ -223,7 +260,7 @@ impl Connections {
             .slots
             .iter()
             .flatten()
-            .filter(|slot| matches!(slot.state.load(Relaxed), FRESH | IDLE | PARKED))
+            .filter(|slot| slot.phase.load().is_waiting())
             .map(|slot| (slot.since_ms.load(Relaxed), slot))
             .collect();
         if oldest.len() > batch {
@@ -233,14 +270,16 @@ impl Connections {
         oldest
             .into_iter()
             .filter(|(_, slot)| {
-                let shed = if self.close(slot, FRESH) {
-                    Shed::Fresh
-                } else if self.close(slot, IDLE) || self.close(slot, PARKED) {
-                    Shed::Idle
-                } else {
+                let phase = slot.phase.load();
+                // Not if it turned busy (or was closed) since the filter above.
+                if !phase.is_waiting() || !self.close(slot, phase) {
                     return false;
-                };
-                self.count_shed(shed);
+                }
+                self.count_shed(if phase == Phase::Fresh {
+                    Shed::Fresh
+                } else {
+                    Shed::Idle
+                });
                 true
             })
             .count()
@@ -248,39 +287,32 @@ impl Connections {
 
     /// Closes the connections idle for `KEEPALIVE_TIMEOUT_MS`, and parks
     /// those idle for `park_after`: parking right after each response would
-    /// cost a busy client a new hyper connection per request (+32 %
-    /// instructions), a client that waits a tick pays it once.
+    /// cost a busy client a new hyper connection per request; a client that
+    /// waits a tick pays for one once.
     fn sweep_idle(&self, park_after: Duration) {
         let now = self.now_ms();
         let ago = |d: Duration| now.checked_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let (expired, park) = (ago(self.keepalive_timeout), ago(park_after));
         for slot in self.lock().slots.iter().flatten() {
-            let state = slot.state.load(Relaxed);
-            if state != IDLE && state != PARKED {
+            let phase = slot.phase.load();
+            if phase != Phase::Idle && phase != Phase::Parked {
                 continue;
             }
             let since = Some(slot.since_ms.load(Relaxed));
             if since <= expired {
-                self.close(slot, state);
+                self.close(slot, phase);
             } else if since <= park
                 && !slot.has_body.load(Relaxed)
-                && slot
-                    .state
-                    .compare_exchange(IDLE, PARKED, Relaxed, Relaxed)
-                    .is_ok()
+                && slot.phase.change(Phase::Idle, Phase::Parked)
             {
                 slot.close.notify_one();
             }
         }
     }
 
-    /// Tells `slot` to close if it is still in state `was`.
-    fn close(&self, slot: &Slot, was: u8) -> bool {
-        if slot
-            .state
-            .compare_exchange(was, CLOSING, Relaxed, Relaxed)
-            .is_err()
-        {
+    /// Tells `slot` to close if it is still in phase `was`.
+    fn close(&self, slot: &Slot, was: Phase) -> bool {
+        if !slot.phase.change(was, Phase::Closing) {
             return false;
         }
         self.closing.fetch_add(1, Relaxed);
@@ -344,14 +376,14 @@ impl Signal {
 
     /// Told to close: drop the connection.
     pub fn is_closing(&self) -> bool {
-        self.slot.state.load(Relaxed) == CLOSING
+        self.slot.phase.load() == Phase::Closing
     }
 
     /// Told to put hyper aside: its last response is written, no byte read
     /// since for a sweeper tick, and none of its requests had a body that
     /// hyper may still have to discard.
     pub fn is_parked(&self) -> bool {
-        self.slot.state.load(Relaxed) == PARKED
+        self.slot.phase.load() == Phase::Parked
     }
 
     /// Shutdown has begun.
@@ -374,22 +406,27 @@ impl Registration {
         }
     }
 
-    /// Moves to `state` unless the connection is closing; false if it is.
-    fn mark(&self, state: u8) -> bool {
-        let current = self.slot.state.load(Relaxed);
-        // Only the shedder changes the state behind our back, and only to CLOSING.
-        current == state
-            || (current != CLOSING
-                && self
-                    .slot
-                    .state
-                    .compare_exchange(current, state, Relaxed, Relaxed)
-                    .is_ok())
+    /// Moves to `phase` unless the connection is closing; false if it is.
+    fn mark(&self, phase: Phase) -> bool {
+        loop {
+            let current = self.slot.phase.load();
+            if current == phase {
+                return true;
+            }
+            if current == Phase::Closing {
+                return false;
+            }
+            // Others change the phase behind our back only to park or close
+            // it: if they just did, look again.
+            if self.slot.phase.change(current, phase) {
+                return true;
+            }
+        }
     }
 
     fn mark_idle(&self) {
         self.slot.since_ms.store(self.connections.now_ms(), Relaxed);
-        self.mark(IDLE);
+        self.mark(Phase::Idle);
     }
 }
 
@@ -401,7 +438,7 @@ impl Drop for Registration {
             slab.slots[self.index] = None;
             slab.free.push(self.index);
         }
-        if self.slot.state.load(Relaxed) == CLOSING {
+        if self.slot.phase.load() == Phase::Closing {
             connections.closing.fetch_sub(1, Relaxed);
         }
         if connections.open.fetch_sub(1, Relaxed) == 1 {
@@ -411,11 +448,26 @@ impl Drop for Registration {
     }
 }
 
+/// A connection's byte stream, which can wait for its next byte without
+/// taking it: TCP in the server, an in-memory pipe in the tests.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin {
+    /// Ready with 1 once a byte can be read (it stays to be read), 0 once
+    /// the peer has closed.
+    fn poll_peek_byte(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
+}
+
+impl Stream for TcpStream {
+    fn poll_peek_byte(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut byte = [0; 1];
+        self.poll_peek(cx, &mut ReadBuf::new(&mut byte))
+    }
+}
+
 /// A connection's socket as hyper sees it: reads and writes tell the slot
 /// what the connection is doing, and a write that makes no progress for
 /// `WRITE_TIMEOUT_MS` fails, which ends the connection.
-pub struct Tracked {
-    stream: TcpStream,
+pub struct Tracked<S> {
+    stream: S,
     registration: Registration,
     /// Armed while a write is blocked; reset by any progress.
     stalled: Option<Pin<Box<Sleep>>>,
@@ -426,8 +478,8 @@ pub struct Tracked {
     unread: Bytes,
 }
 
-impl Tracked {
-    pub fn new(stream: TcpStream, registration: Registration) -> Self {
+impl<S: Stream> Tracked<S> {
+    pub fn new(stream: S, registration: Registration) -> Self {
         Self {
             stream,
             registration,
@@ -440,7 +492,7 @@ impl Tracked {
     /// Waits until the connection has a byte to read, without reading it:
     /// true once there is one (or bytes hyper had read but not parsed), false
     /// if the client closed it or the socket failed.
-    pub async fn next_bytes(&self) -> bool {
+    pub async fn next_bytes(&mut self) -> bool {
         if !self.unread.is_empty() {
             return true;
         }
@@ -448,14 +500,9 @@ impl Tracked {
         // readable before the kernel says so, and only a read that finds
         // nothing clears that. A one-byte peek tries the socket (after
         // hyper's last read found nothing, not even that), then waits; polled
-        // in place, it adds no future of its own to every idle task (the
-        // `peek` future is 248 bytes).
-        let mut byte = [0; 1];
-        let mut byte = ReadBuf::new(&mut byte);
-        matches!(
-            poll_fn(|cx| self.stream.poll_peek(cx, &mut byte)).await,
-            Ok(1..)
-        )
+        // in place, it adds no future of its own to every idle task (tokio's
+        // `peek` future is larger than the rest of the task).
+        matches!(poll_fn(|cx| self.stream.poll_peek_byte(cx)).await, Ok(1..))
     }
 
     /// Bytes hyper read but had not parsed; they are read again first, before
@@ -474,7 +521,7 @@ impl Tracked {
     fn write_with(
         &mut self,
         cx: &mut Context<'_>,
-        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+        write: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         if let Poll::Ready(result) = write(Pin::new(&mut self.stream), cx) {
             self.stalled = None;
@@ -482,7 +529,7 @@ impl Tracked {
             return Poll::Ready(result);
         }
         // Blocked on a client that does not read: busy, not idle, and on the clock.
-        self.registration.mark(BUSY);
+        self.registration.mark(Phase::Busy);
         let timeout = self.registration.connections.write_timeout;
         let stalled = self
             .stalled
@@ -500,7 +547,7 @@ impl Tracked {
     }
 }
 
-impl AsyncRead for Tracked {
+impl<S: Stream> AsyncRead for Tracked<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -518,7 +565,7 @@ impl AsyncRead for Tracked {
                 this.unread = Bytes::new();
             }
         }
-        if buf.filled().len() > before && !this.registration.mark(BUSY) {
+        if buf.filled().len() > before && !this.registration.mark(Phase::Busy) {
             // Shed while these bytes were on their way: it is closing anyway.
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
         }
@@ -526,7 +573,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: Stream> AsyncWrite for Tracked<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -13,10 +13,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::config::Config;
-use crate::connections::{Connections, Registration, Tracked};
+use crate::connections::{Connections, Registration, Stream, Tracked};
 use crate::log::{self, AccessLog};
 use crate::route::Route;
 use crate::routes::{self, Body};
@@ -38,7 +38,8 @@ const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// Binds `addr` with a deep accept queue (the kernel caps it at
 /// `net.core.somaxconn`, 4096 by default). Under a flood of connections a
 /// SYN that finds the queue full is dropped, and its client waits a second
-/// to try again; tokio's default of 1024 overflowed under 1,000 flooders.
+/// to try again; tokio's default queue overflowed under the flood in
+/// tests/overload.rs.
 ///
 /// # Errors
 /// The address cannot be bound (in use, not local, no permission).
@@ -67,8 +68,7 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         // Head and body in one buffer and one send(2): every body here is a few
-        // KiB at most, and one copy costs less than writev's second iovec (+4 %
-        // requests/s on /api/time).
+        // KiB at most, and one copy costs less than writev's second iovec.
         .writev(false);
     let http = Arc::new(http);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -155,10 +155,11 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
 /// the sweeper finds it idle (response written, nothing read since) for a
 /// tick, takes the socket back from hyper (`into_parts`, with any bytes hyper
 /// read but had not parsed) and waits outside again; the next request gets
-/// a new hyper connection. An idle connection then costs its task and
-/// socket, 1.5–2.3 KiB, not 14.5.
-async fn serve(
-    stream: TcpStream,
+/// a new hyper connection. An idle connection then costs only its task and
+/// socket. `moscow_time_connections_parked` counts the connections waiting
+/// so.
+async fn serve<S: Stream + Send + 'static>(
+    stream: S,
     registration: Registration,
     http: Arc<http1::Builder>,
     state: Arc<State>,
@@ -174,11 +175,12 @@ async fn serve(
         first = io.next_bytes() => if !first { return },
         () = tokio::time::sleep(header_read_timeout) => return,
     }
+    let service_state = Arc::clone(&state);
     let mut service = service_fn(move |req: Request<Incoming>| {
         if !req.body().is_end_stream() {
             body_signal.saw_body();
         }
-        handle(req, &state)
+        handle(req, &service_state)
     });
     loop {
         // Boxed so that the task of an idle connection stays small.
@@ -213,7 +215,9 @@ async fn serve(
         io = parts.io.into_inner();
         io.unread(parts.read_buf);
         service = parts.service;
-        // Idle: the keep-alive sweeper closes it after KEEPALIVE_TIMEOUT_MS.
+        // Parked until its next byte; the keep-alive sweeper closes it after
+        // KEEPALIVE_TIMEOUT_MS.
+        let _parked = state.metrics.connection_parked();
         tokio::select! {
             biased;
             () = signal.notified() => return,

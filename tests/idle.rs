@@ -1,13 +1,14 @@
 //! Connections idle for a sweeper tick wait outside hyper (src/server.rs
-//! `serve`): what hyper had read but not parsed must reach the next request,
-//! and a request with a body must keep its connection working.
+//! `serve`), counted by `moscow_time_connections_parked`: what hyper had read
+//! but not parsed must reach the next request, and a request with a body must
+//! keep its connection working.
 
 mod support;
 
 use std::time::Duration;
 
 use moscow_time::config::Config;
-use support::{start, start_with, within};
+use support::{get, start, start_with, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -37,6 +38,43 @@ async fn read_answers(stream: &mut TcpStream, count: usize) -> String {
         received.extend_from_slice(&chunk[..n]);
     }
     String::from_utf8(received).unwrap()
+}
+
+/// Connections parked now, from `/metrics` (asked on a connection of its own).
+async fn parked(server: &support::TestServer) -> u64 {
+    let metrics = get(server.addr, "/metrics").await.body;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("moscow_time_connections_parked "))
+        .unwrap_or_else(|| panic!("no parked gauge in {metrics}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_parked_until_its_next_request() {
+    let server = start_parking().await;
+    let mut stream = within("connect", TcpStream::connect(server.addr))
+        .await
+        .unwrap();
+    stream.write_all(GET.as_bytes()).await.unwrap();
+    read_answers(&mut stream, 1).await;
+    // Just answered: still with hyper, which may soon read the next request.
+    assert_eq!(parked(&server).await, 0);
+    tokio::time::sleep(PAUSE).await;
+    assert_eq!(parked(&server).await, 1, "idle for a tick, yet not parked");
+    stream.write_all(GET.as_bytes()).await.unwrap();
+    assert!(
+        read_answers(&mut stream, 1)
+            .await
+            .starts_with("HTTP/1.1 200 OK")
+    );
+    assert_eq!(
+        parked(&server).await,
+        0,
+        "served, yet still counted as parked"
+    );
+    server.stop().await;
 }
 
 #[tokio::test]
