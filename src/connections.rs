@@ -611,3 +611,364 @@ impl<S: Stream> AsyncWrite for Tracked<S> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
+
+/// An in-memory connection for the unit tests, in hyper-util's style.
+#[cfg(test)]
+pub(crate) mod pipe {
+    use super::*;
+    use tokio::io::DuplexStream;
+
+    /// The server's end of a [`tokio::io::duplex`] pipe, which can peek as
+    /// TCP can: a peeked byte waits here until it is read.
+    pub struct Pipe {
+        inner: DuplexStream,
+        peeked: Option<u8>,
+    }
+
+    /// A pipe holding up to `capacity` bytes each way: the server's end and
+    /// the client's.
+    pub fn pair(capacity: usize) -> (Pipe, DuplexStream) {
+        let (server, client) = tokio::io::duplex(capacity);
+        let server = Pipe {
+            inner: server,
+            peeked: None,
+        };
+        (server, client)
+    }
+
+    impl Stream for Pipe {
+        fn poll_peek_byte(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+            if self.peeked.is_none() {
+                let mut byte = [0; 1];
+                let mut buf = ReadBuf::new(&mut byte);
+                ready!(Pin::new(&mut self.inner).poll_read(cx, &mut buf))?;
+                if buf.filled().is_empty() {
+                    return Poll::Ready(Ok(0));
+                }
+                self.peeked = Some(byte[0]);
+            }
+            Poll::Ready(Ok(1))
+        }
+    }
+
+    impl AsyncRead for Pipe {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            match this.peeked.take() {
+                Some(byte) => {
+                    buf.put_slice(&[byte]);
+                    Poll::Ready(Ok(()))
+                }
+                None => Pin::new(&mut this.inner).poll_read(cx, buf),
+            }
+        }
+    }
+
+    impl AsyncWrite for Pipe {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        }
+    }
+}
+
+/// The state machine driven as hyper drives it, over in-memory pipes and on
+/// tokio's paused clock, so every timeout and sweep happens exactly when
+/// the test says.
+#[cfg(test)]
+mod tests {
+    use super::pipe::{Pipe, pair};
+    use super::*;
+    use crate::log::{AccessLog, LogFormat};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::{advance, timeout};
+
+    const KEEPALIVE: Duration = Duration::from_secs(4);
+    /// How long an idle connection waits before it is parked.
+    const TICK: Duration = Duration::from_secs(1);
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+    fn registry(limit: usize) -> Arc<Connections> {
+        let config = Config {
+            max_connections: Some(limit),
+            keepalive_timeout: KEEPALIVE,
+            write_timeout: WRITE_TIMEOUT,
+            ..Config::default()
+        };
+        let state = Arc::new(State::new(AccessLog::new(LogFormat::Text)));
+        Arc::new(Connections::new(state, &config))
+    }
+
+    fn phase(registration: &Registration) -> Phase {
+        registration.slot.phase.load()
+    }
+
+    /// True if `signal` was notified (a permit is waiting), without waiting.
+    async fn was_notified(signal: &Signal) -> bool {
+        timeout(Duration::ZERO, signal.notified()).await.is_ok()
+    }
+
+    /// A new connection in `phase`: fresh, busy, idle or parked since now,
+    /// or shed.
+    fn connection_in(connections: &Arc<Connections>, phase: Phase) -> Registration {
+        let registration = connections.register();
+        match phase {
+            Phase::Fresh => {}
+            Phase::Busy => assert!(registration.mark(Phase::Busy)),
+            Phase::Idle => registration.mark_idle(),
+            Phase::Parked => {
+                registration.mark_idle();
+                assert!(registration.slot.phase.change(Phase::Idle, Phase::Parked));
+            }
+            Phase::Closing => assert!(connections.close(&registration.slot, Phase::Fresh)),
+        }
+        registration
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_goes_fresh_busy_idle_parked_and_busy_again() {
+        let connections = registry(8);
+        let (pipe, mut client) = pair(1024);
+        let mut io = Tracked::new(pipe, connections.register());
+        let signal = io.registration.signal();
+        assert_eq!(phase(&io.registration), Phase::Fresh);
+
+        client.write_all(b"GET").await.unwrap();
+        assert!(io.next_bytes().await);
+        assert_eq!(
+            phase(&io.registration),
+            Phase::Fresh,
+            "peeking reads nothing"
+        );
+        let mut request = [0; 3];
+        io.read_exact(&mut request).await.unwrap();
+        assert_eq!(phase(&io.registration), Phase::Busy);
+
+        io.write_all(b"ok").await.unwrap();
+        assert_eq!(phase(&io.registration), Phase::Busy, "written, not flushed");
+        io.flush().await.unwrap();
+        assert_eq!(phase(&io.registration), Phase::Idle);
+
+        // Parked once idle for a tick, not before; its task is told.
+        advance(TICK / 2).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&io.registration), Phase::Idle);
+        assert!(!was_notified(&signal).await);
+        advance(TICK / 2).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&io.registration), Phase::Parked);
+        assert!(signal.is_parked() && was_notified(&signal).await);
+
+        client.write_all(b"GET").await.unwrap();
+        assert!(io.next_bytes().await);
+        io.read_exact(&mut request).await.unwrap();
+        assert_eq!(phase(&io.registration), Phase::Busy);
+        assert!(!signal.is_closing() && !signal.is_shutting_down());
+
+        drop(io);
+        assert_eq!(connections.open.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sweeper_closes_idle_connections_after_the_keepalive_timeout() {
+        let connections = registry(8);
+        let fresh = connection_in(&connections, Phase::Fresh);
+        let busy = connection_in(&connections, Phase::Busy);
+        let idle = connection_in(&connections, Phase::Idle);
+        // A request with a body: hyper may still have to read the rest.
+        let with_body = connection_in(&connections, Phase::Idle);
+        with_body.signal().saw_body();
+
+        advance(TICK).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&idle), Phase::Parked);
+        assert_eq!(phase(&with_body), Phase::Idle, "parked with a body");
+
+        advance(KEEPALIVE.saturating_sub(TICK)).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&idle), Phase::Closing);
+        assert_eq!(phase(&with_body), Phase::Closing);
+        assert!(with_body.signal().is_closing());
+        // Neither a fresh nor a busy one: the header and write timeouts are theirs.
+        assert_eq!(phase(&fresh), Phase::Fresh);
+        assert_eq!(phase(&busy), Phase::Busy);
+        assert_eq!(connections.closing.load(Relaxed), 2);
+        drop((idle, with_body));
+        assert_eq!(connections.closing.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shedding_takes_the_longest_waiting_first_and_never_a_busy_one() {
+        // 64 connections: two are shed at a time.
+        let connections = registry(64);
+        let metrics = &connections.state.metrics;
+        let mut open = Vec::new();
+        for phase in [Phase::Busy, Phase::Fresh, Phase::Idle, Phase::Parked] {
+            open.push(connection_in(&connections, phase));
+            advance(Duration::from_millis(10)).await;
+        }
+        while open.len() < 64 {
+            open.push(connection_in(&connections, Phase::Fresh));
+            advance(Duration::from_millis(1)).await;
+        }
+        let phases = |open: &[Registration]| open[..5].iter().map(phase).collect::<Vec<_>>();
+
+        // The oldest busy one stays; the two that waited longest go.
+        assert!(connections.make_room());
+        assert_eq!(
+            phases(&open),
+            [
+                Phase::Busy,
+                Phase::Closing,
+                Phase::Closing,
+                Phase::Parked,
+                Phase::Fresh
+            ]
+        );
+        // Room is made as soon as they are closing: no more is shed.
+        assert!(connections.make_room());
+        assert_eq!(phases(&open)[3], Phase::Parked);
+        assert!(connections.make_descriptors(), "some are closing");
+        drop(open.drain(1..3));
+        open.push(connection_in(&connections, Phase::Fresh));
+        open.push(connection_in(&connections, Phase::Fresh));
+
+        // Parked counts as idle; then the oldest fresh one.
+        assert!(connections.make_room());
+        assert_eq!(
+            phases(&open)[..3],
+            [Phase::Busy, Phase::Closing, Phase::Closing]
+        );
+        assert_eq!(metrics.shed_count(Shed::Fresh), 2);
+        assert_eq!(metrics.shed_count(Shed::Idle), 2);
+        assert_eq!(metrics.shed_count(Shed::Refused), 0);
+        assert!(connections.log_shed(), "shedding is logged");
+        assert!(!connections.log_shed(), "once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_every_connection_busy_there_is_no_room() {
+        let connections = registry(2);
+        let _busy = [Phase::Busy, Phase::Busy].map(|p| connection_in(&connections, p));
+        assert!(!connections.make_room());
+        assert!(!connections.make_descriptors());
+        connections.refused();
+        assert_eq!(connections.state.metrics.shed_count(Shed::Refused), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_closes_waiting_connections_and_lets_busy_ones_finish() {
+        let connections = registry(8);
+        let phases = [
+            Phase::Fresh,
+            Phase::Busy,
+            Phase::Idle,
+            Phase::Parked,
+            Phase::Closing,
+        ];
+        let open = phases.map(|p| connection_in(&connections, p));
+        let signals = open.each_ref().map(Registration::signal);
+        for signal in &signals {
+            // The permits of parking and shedding, taken as their tasks would.
+            let _ = was_notified(signal).await;
+        }
+
+        connections.shutdown();
+        for ((registration, signal), was) in open.iter().zip(&signals).zip(phases) {
+            let expected = if was == Phase::Busy {
+                Phase::Busy
+            } else {
+                Phase::Closing
+            };
+            assert_eq!(phase(registration), expected, "{was:?}");
+            assert!(signal.is_shutting_down());
+            assert!(was_notified(signal).await, "{was:?}");
+        }
+
+        let mut drained = std::pin::pin!(connections.drained());
+        assert!(timeout(Duration::ZERO, drained.as_mut()).await.is_err());
+        drop(open);
+        assert!(timeout(Duration::ZERO, drained).await.is_ok());
+        assert_eq!(connections.closing.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_makes_no_progress_times_out() {
+        let connections = registry(8);
+        let (pipe, client) = pair(16);
+        let mut io = Tracked::new(pipe, connections.register());
+        // 16 bytes go through, then the client reads nothing: on the clock.
+        let started = Instant::now();
+        let err = io.write_all(&[b'x'; 64]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), WRITE_TIMEOUT);
+        assert_eq!(phase(&io.registration), Phase::Busy);
+        let metrics = connections.state.metrics.render();
+        assert!(
+            metrics.contains("moscow_time_write_timeouts_total 1\n"),
+            "{metrics}"
+        );
+
+        drop(client);
+
+        // Any progress restarts the clock: a slow but steady reader is not cut.
+        let (pipe, mut reader) = pair(16);
+        let mut io = Tracked::new(pipe, connections.register());
+        let writer = tokio::spawn(async move { io.write_all(&[b'x'; 64]).await });
+        let mut read = [0; 16];
+        for _ in 0..3 {
+            advance(WRITE_TIMEOUT / 2).await;
+            reader.read_exact(&mut read).await.unwrap();
+        }
+        assert!(writer.await.unwrap().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_given_back_are_read_first() {
+        let connections = registry(8);
+        let (pipe, mut client) = pair(64);
+        let mut io: Tracked<Pipe> = Tracked::new(pipe, connections.register());
+        io.unread(Bytes::new());
+        assert!(io.unread.is_empty(), "nothing to keep");
+        io.unread(Bytes::from_static(b"cd"));
+        io.unread(Bytes::from_static(b"ab"));
+        assert!(io.next_bytes().await, "without a byte from the client");
+        client.write_all(b"ef").await.unwrap();
+        let mut all = [0; 6];
+        io.read_exact(&mut all).await.unwrap();
+        assert_eq!(&all, b"abcdef");
+        assert_eq!(phase(&io.registration), Phase::Busy);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_connection_fails_its_next_read_and_a_closed_one_has_no_bytes() {
+        let connections = registry(8);
+        let (pipe, mut client) = pair(64);
+        let mut io = Tracked::new(pipe, connections.register());
+        assert!(connections.close(&io.registration.slot, Phase::Fresh));
+        client.write_all(b"GET").await.unwrap();
+        let err = io.read(&mut [0; 8]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+        assert_eq!(phase(&io.registration), Phase::Closing);
+
+        let (pipe, client) = pair(64);
+        let mut io = Tracked::new(pipe, connections.register());
+        drop(client);
+        assert!(!io.next_bytes().await);
+    }
+}

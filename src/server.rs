@@ -60,17 +60,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<Output = ()>) {
     let state = Arc::new(State::new(AccessLog::new(config.log_format)));
     let connections = Arc::new(Connections::new(Arc::clone(&state), config));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        // SECURITY: slowloris guard. Without a timer hyper applies no timeout
-        // at all, and a slow client could also hold up the drain. hyper also
-        // runs this timer while a keep-alive connection waits for its next request.
-        .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        // Head and body in one buffer and one send(2): every body here is a few
-        // KiB at most, and one copy costs less than writev's second iovec.
-        .writev(false);
-    let http = Arc::new(http);
+    let http = Arc::new(http1(config));
     let mut shutdown = std::pin::pin!(shutdown);
     let background = [
         tokio::spawn({
@@ -145,6 +135,21 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
         task.abort();
     }
     state.access_log.flush();
+}
+
+/// hyper's settings for every connection.
+fn http1(config: &Config) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        // SECURITY: slowloris guard. Without a timer hyper applies no timeout
+        // at all, and a slow client could also hold up the drain. hyper also
+        // runs this timer while a keep-alive connection waits for its next request.
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        // Head and body in one buffer and one send(2): every body here is a few
+        // KiB at most, and one copy costs less than writev's second iovec.
+        .writev(false);
+    http
 }
 
 /// Serves one connection until it ends, times out or is shed.
@@ -253,4 +258,81 @@ fn handle(req: Request<Incoming>, state: &State) -> Ready<Result<Response<Body>,
 fn is_resource_exhaustion(err: &io::Error) -> bool {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM on Linux.
     matches!(err.raw_os_error(), Some(24 | 23 | 105 | 12))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connections::pipe::pair;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const GET: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// Reads one `/healthz` answer in full.
+    async fn answer(client: &mut DuplexStream) -> String {
+        let mut text = Vec::new();
+        let mut chunk = [0; 1024];
+        while !text.ends_with(b"\r\n\r\nok\n") {
+            let n = client.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&text));
+            text.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8(text).unwrap()
+    }
+
+    fn parked(state: &State) -> bool {
+        let metrics = state.metrics.render();
+        assert!(
+            metrics.contains("moscow_time_connections_parked "),
+            "{metrics}"
+        );
+        metrics.contains("moscow_time_connections_parked 1\n")
+    }
+
+    /// One connection through hyper, as `run` serves it, on the paused clock:
+    /// answered, parked (hyper put aside) after a sweeper tick idle, answered
+    /// again, then closed by shutdown while parked.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_answered_parked_answered_again_and_shut_down() {
+        let config = Config {
+            keepalive_timeout: Duration::from_secs(4),
+            ..Config::default()
+        };
+        let state = Arc::new(State::new(AccessLog::new(config.log_format)));
+        let connections = Arc::new(Connections::new(Arc::clone(&state), &config));
+        let sweeper = tokio::spawn({
+            let connections = Arc::clone(&connections);
+            async move { connections.sweep_periodically().await }
+        });
+        let (pipe, mut client) = pair(4096);
+        let task = tokio::spawn(serve(
+            pipe,
+            connections.register(),
+            Arc::new(http1(&config)),
+            Arc::clone(&state),
+            config.header_read_timeout,
+        ));
+
+        client.write_all(GET).await.unwrap();
+        assert!(answer(&mut client).await.starts_with("HTTP/1.1 200 OK"));
+        assert!(!parked(&state));
+        // The sweeper ticks every second here (a quarter of the keep-alive timeout).
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(parked(&state), "idle for two ticks, yet not parked");
+
+        client.write_all(GET).await.unwrap();
+        assert!(answer(&mut client).await.starts_with("HTTP/1.1 200 OK"));
+        assert!(!parked(&state));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(parked(&state));
+
+        connections.shutdown();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+        task.await.unwrap();
+        connections.drained().await;
+        assert!(!parked(&state));
+        sweeper.abort();
+    }
 }
