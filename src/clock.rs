@@ -106,8 +106,8 @@ impl MoscowTime {
     }
 
     /// RFC 3339 with milliseconds, digit by digit: `core::fmt`'s zero padding
-    /// cost about 2,000 instructions for the seven fields, this about a
-    /// tenth. `None` for years outside 0000-9999.
+    /// of the seven fields costs many times the instructions of this.
+    /// `None` for years outside 0000-9999.
     fn rfc3339_bytes(&self) -> Option<[u8; 29]> {
         if !(0..=9999).contains(&self.year) {
             return None;
