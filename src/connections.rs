@@ -657,13 +657,13 @@ pub(crate) mod pipe {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            match this.peeked.take() {
+            let Pipe { inner, peeked } = self.get_mut();
+            match peeked.take() {
                 Some(byte) => {
                     buf.put_slice(&[byte]);
                     Poll::Ready(Ok(()))
                 }
-                None => Pin::new(&mut this.inner).poll_read(cx, buf),
+                None => Pin::new(inner).poll_read(cx, buf),
             }
         }
     }

@@ -27,6 +27,12 @@ async fn start_parking() -> support::TestServer {
     .await
 }
 
+async fn connect(server: &support::TestServer) -> TcpStream {
+    within("connect", TcpStream::connect(server.addr))
+        .await
+        .unwrap()
+}
+
 /// Reads until `count` answers have arrived in full.
 async fn read_answers(stream: &mut TcpStream, count: usize) -> String {
     let mut received = Vec::new();
@@ -54,9 +60,7 @@ async fn parked(server: &support::TestServer) -> u64 {
 #[tokio::test]
 async fn an_idle_connection_is_parked_until_its_next_request() {
     let server = start_parking().await;
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap();
+    let mut stream = connect(&server).await;
     stream.write_all(GET.as_bytes()).await.unwrap();
     read_answers(&mut stream, 1).await;
     // Just answered: still with hyper, which may soon read the next request.
@@ -80,9 +84,7 @@ async fn an_idle_connection_is_parked_until_its_next_request() {
 #[tokio::test]
 async fn pipelined_requests_beyond_one_buffer_are_all_answered() {
     let server = start().await;
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap();
+    let mut stream = connect(&server).await;
     // 2,000 requests, 68 KB: many times hyper's 8 KiB read buffer, so the
     // connection goes idle with requests read but not parsed, more than once.
     let count = 2000;
@@ -108,9 +110,7 @@ async fn pipelined_requests_beyond_one_buffer_are_all_answered() {
 #[tokio::test]
 async fn an_idle_connection_is_served_again_and_a_split_request_too() {
     let server = start_parking().await;
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap();
+    let mut stream = connect(&server).await;
     for _ in 0..3 {
         stream.write_all(GET.as_bytes()).await.unwrap();
         let text = read_answers(&mut stream, 1).await;
@@ -133,9 +133,7 @@ async fn an_idle_connection_is_served_again_and_a_split_request_too() {
 #[tokio::test]
 async fn a_request_with_a_body_keeps_the_connection_working() {
     let server = start_parking().await;
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap();
+    let mut stream = connect(&server).await;
     stream
         .write_all(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
         .await
