@@ -1,11 +1,12 @@
 //! Open connections: what each one is doing, a limit on how many, shedding
 //! the ones a client loses nothing by, and the write timeout.
 //!
-//! Every connection has a [`Slot`] that says whether it is fresh (accepted,
-//! not a byte received yet), busy (a request is being read or answered) or
-//! idle (its last response written, no byte of the next request yet). At the
-//! connection limit, or when accept runs out of descriptors, the oldest fresh
-//! and idle connections are closed to make room, the way nginx reuses
+//! Every connection has a [`Slot`] whose [`Phase`] says whether it is fresh
+//! (accepted, not a byte received yet), busy (a request is being read or
+//! answered), idle (its last response written, no byte of the next request
+//! yet), parked (idle for a sweeper tick) or closing. At the connection
+//! limit, or when accept runs out of descriptors, the oldest fresh, idle and
+//! parked connections are closed to make room, the way nginx reuses
 //! keep-alive connections: no request is lost, a real client just reconnects,
 //! and a flood of connections that send nothing cannot lock honest clients out.
 //!
