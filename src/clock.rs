@@ -75,14 +75,10 @@ impl MoscowTime {
             + 4)
         .rem_euclid(7)
     }
-
-    /// RFC 3339 with milliseconds and the Moscow offset: `2026-11-26T19:04:09.123+03:00`.
-    pub fn rfc3339(&self) -> String {
-        self.to_string()
-    }
 }
 
-/// Formats as RFC 3339 with milliseconds, straight into the output buffer
+/// Formats as RFC 3339 with milliseconds and the Moscow offset
+/// (`2026-11-26T19:04:09.123+03:00`), straight into the output buffer
 /// (`/api/time` and every JSON log line: no intermediate strings).
 impl fmt::Display for MoscowTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,8 +106,8 @@ impl MoscowTime {
     }
 
     /// RFC 3339 with milliseconds, digit by digit: `core::fmt`'s zero padding
-    /// cost about 2,000 instructions for the seven fields, this about a
-    /// tenth. `None` for years outside 0000-9999.
+    /// of the seven fields costs many times the instructions of this.
+    /// `None` for years outside 0000-9999.
     fn rfc3339_bytes(&self) -> Option<[u8; 29]> {
         if !(0..=9999).contains(&self.year) {
             return None;
@@ -204,7 +200,7 @@ mod tests {
         );
         // One millisecond earlier is still the 26th.
         let t = MoscowTime::from_unix_ms(1_795_726_800_000 - 1);
-        assert_eq!(t.rfc3339(), "2026-11-26T23:59:59.999+03:00");
+        assert_eq!(t.to_string(), "2026-11-26T23:59:59.999+03:00");
     }
 
     #[test]
@@ -224,19 +220,19 @@ mod tests {
     fn year_end_rolls_over_at_21_utc() {
         // 2025-12-31T20:59:59.999Z is the last millisecond of 2025 in Moscow.
         let t = MoscowTime::from_unix_ms(1_767_214_799_999);
-        assert_eq!(t.rfc3339(), "2025-12-31T23:59:59.999+03:00");
+        assert_eq!(t.to_string(), "2025-12-31T23:59:59.999+03:00");
         let t = MoscowTime::from_unix_ms(1_767_214_800_000);
-        assert_eq!(t.rfc3339(), "2026-01-01T00:00:00.000+03:00");
+        assert_eq!(t.to_string(), "2026-01-01T00:00:00.000+03:00");
     }
 
     #[test]
     fn epoch_and_before_epoch() {
         assert_eq!(
-            MoscowTime::at(UNIX_EPOCH).rfc3339(),
+            MoscowTime::at(UNIX_EPOCH).to_string(),
             "1970-01-01T03:00:00.000+03:00"
         );
         let t = MoscowTime::at(UNIX_EPOCH - Duration::from_millis(3 * 3_600_000 + 1));
-        assert_eq!(t.rfc3339(), "1969-12-31T23:59:59.999+03:00");
+        assert_eq!(t.to_string(), "1969-12-31T23:59:59.999+03:00");
         assert_eq!(t.unix_ms, -10_800_001);
     }
 
@@ -262,7 +258,7 @@ mod tests {
             ),
         ] {
             let t = MoscowTime::from_unix_ms(unix_ms);
-            assert_eq!(t.rfc3339(), text);
+            assert_eq!(t.to_string(), text);
             let mut bytes = b"<".to_vec();
             t.write_rfc3339(&mut bytes);
             assert_eq!(bytes, format!("<{text}").as_bytes());

@@ -6,54 +6,55 @@ use std::time::Duration;
 
 use crate::log::LogFormat;
 
-/// One environment variable the server reads, as `--help` lists it.
+/// One environment variable the server reads: the one table `--help` prints
+/// and `docs/server.md` copies (a test compares them).
 pub struct Setting {
     pub name: &'static str,
     pub default: &'static str,
-    pub help: &'static str,
+    pub meaning: &'static str,
 }
 
-/// Every setting, in the order `--help` and the README list them.
+/// Every setting, in the order `--help` and the docs list them.
 pub const SETTINGS: [Setting; 8] = [
     Setting {
         name: "PORT",
         default: "8080",
-        help: "TCP port to listen on; 0 picks a free port and logs it",
+        meaning: "TCP port to listen on; 0 picks a free port and logs it",
     },
     Setting {
         name: "HOST",
         default: "0.0.0.0",
-        help: "IP address to listen on; `::` listens on IPv6 (and IPv4 where the OS allows)",
+        meaning: "IP address to listen on; `::` listens on IPv6 (and IPv4 where the OS allows)",
     },
     Setting {
         name: "HEADER_READ_TIMEOUT_MS",
         default: "5000",
-        help: "close a connection whose request head takes longer (slowloris guard)",
+        meaning: "close a connection whose request head takes longer (slowloris guard)",
     },
     Setting {
         name: "SHUTDOWN_GRACE_MS",
         default: "5000",
-        help: "on SIGTERM/SIGINT, wait this long for in-flight requests, then exit anyway",
+        meaning: "on SIGTERM/SIGINT, wait this long for in-flight requests, then exit anyway",
     },
     Setting {
         name: "WRITE_TIMEOUT_MS",
         default: "10000",
-        help: "close a connection whose response makes no progress for this long (slow readers)",
+        meaning: "close a connection whose response makes no progress this long (a client that stopped reading)",
     },
     Setting {
         name: "KEEPALIVE_TIMEOUT_MS",
         default: "5000",
-        help: "close a keep-alive connection idle this long (at most HEADER_READ_TIMEOUT_MS applies)",
+        meaning: "close a keep-alive connection idle this long between requests",
     },
     Setting {
         name: "MAX_CONNECTIONS",
-        default: "open-file limit - 1/16",
-        help: "open connections at most; past it the oldest idle ones are shed (headroom at least 32)",
+        default: "open-file limit less 1/16",
+        meaning: "open connections at most; at the limit the oldest idle ones are shed",
     },
     Setting {
         name: "LOG_FORMAT",
         default: "text",
-        help: "`text` (METHOD PATH STATUS DURATION) or `json` (one object per line)",
+        meaning: "`text` (METHOD PATH STATUS DURATION) or `json` (every line one JSON object)",
     },
 ];
 
@@ -188,11 +189,7 @@ impl Config {
                 "LOG_FORMAT",
                 defaults.log_format,
                 "`text` or `json`",
-                |v| match v {
-                    "text" => Some(LogFormat::Text),
-                    "json" => Some(LogFormat::Json),
-                    _ => None,
-                },
+                log_format,
             )?,
         })
     }
@@ -229,6 +226,25 @@ pub fn open_file_limit() -> u64 {
             }
         })
         .unwrap_or(FALLBACK_FD_LIMIT)
+}
+
+/// `LOG_FORMAT` alone: the format of every line, an error about another
+/// setting included, before the other settings are read. Text unless it
+/// says `json`.
+pub fn log_format_from_env() -> LogFormat {
+    std::env::var("LOG_FORMAT")
+        .ok()
+        .as_deref()
+        .and_then(log_format)
+        .unwrap_or(LogFormat::Text)
+}
+
+fn log_format(value: &str) -> Option<LogFormat> {
+    match value {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        _ => None,
+    }
 }
 
 /// Parses variable `name` with `parse_value`, or returns `default` if it is unset.

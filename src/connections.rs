@@ -1,11 +1,12 @@
 //! Open connections: what each one is doing, a limit on how many, shedding
 //! the ones a client loses nothing by, and the write timeout.
 //!
-//! Every connection has a [`Slot`] that says whether it is fresh (accepted,
-//! not a byte received yet), busy (a request is being read or answered) or
-//! idle (its last response written, no byte of the next request yet). At the
-//! connection limit, or when accept runs out of descriptors, the oldest fresh
-//! and idle connections are closed to make room, the way nginx reuses
+//! Every connection has a [`Slot`] whose [`Phase`] says whether it is fresh
+//! (accepted, not a byte received yet), busy (a request is being read or
+//! answered), idle (its last response written, no byte of the next request
+//! yet), parked (idle for a sweeper tick) or closing. At the connection
+//! limit, or when accept runs out of descriptors, the oldest fresh, idle and
+//! parked connections are closed to make room, the way nginx reuses
 //! keep-alive connections: no request is lost, a real client just reconnects,
 //! and a flood of connections that send nothing cannot lock honest clients out.
 //!
@@ -33,16 +34,59 @@ use crate::log;
 use crate::metrics::Shed;
 use crate::state::State;
 
-/// Accepted; not a byte received yet.
-const FRESH: u8 = 0;
-/// Reading a request or writing a response.
-const BUSY: u8 = 1;
-/// Response written; waiting for the next request.
-const IDLE: u8 = 2;
-/// Told to close; its task drops it at its next wake-up.
-const CLOSING: u8 = 3;
-/// Idle for a sweeper tick: its task puts hyper and its buffers aside.
-const PARKED: u8 = 4;
+/// What a connection is doing. Any thread may move it from one state to
+/// another; only its own task moves it out of [`Closing`](Phase::Closing)
+/// (by dropping it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    /// Accepted; not a byte received yet.
+    Fresh,
+    /// Reading a request or writing a response.
+    Busy,
+    /// Response written; waiting for the next request.
+    Idle,
+    /// Idle for a sweeper tick: its task puts hyper and its buffers aside.
+    Parked,
+    /// Told to close; its task drops it at its next wake-up.
+    Closing,
+}
+
+impl Phase {
+    /// Every phase, in `as u8` order.
+    const ALL: [Phase; 5] = [
+        Phase::Fresh,
+        Phase::Busy,
+        Phase::Idle,
+        Phase::Parked,
+        Phase::Closing,
+    ];
+
+    /// No request in flight: shedding or shutdown closes it at once.
+    fn is_waiting(self) -> bool {
+        matches!(self, Phase::Fresh | Phase::Idle | Phase::Parked)
+    }
+}
+
+/// A [`Phase`] shared between threads.
+struct AtomicPhase(AtomicU8);
+
+impl AtomicPhase {
+    fn new(phase: Phase) -> Self {
+        Self(AtomicU8::new(phase as u8))
+    }
+
+    fn load(&self) -> Phase {
+        Phase::ALL[usize::from(self.0.load(Relaxed))]
+    }
+
+    /// Moves from `from` to `to`; false if it was not in `from`.
+    fn change(&self, from: Phase, to: Phase) -> bool {
+        self.0
+            .compare_exchange(from as u8, to as u8, Relaxed, Relaxed)
+            .is_ok()
+    }
+}
 
 /// Connections shed at once, at most; nginx frees up to 32 at a time too.
 const MAX_SHED_BATCH: usize = 32;
@@ -78,10 +122,10 @@ struct Slab {
 
 /// What one connection is doing, and how to tell it to close.
 struct Slot {
-    state: AtomicU8,
+    phase: AtomicPhase,
     /// When it became fresh or idle, in ms since [`Connections::epoch`].
     since_ms: AtomicU64,
-    /// Wakes the connection's task to close (state [`CLOSING`]) or, at
+    /// Wakes the connection's task to close ([`Phase::Closing`]) or, at
     /// shutdown, to finish the request in flight.
     close: Notify,
     /// Sent a request with a body: stays with hyper, which reads or discards
@@ -108,15 +152,10 @@ impl Connections {
         }
     }
 
-    /// The most connections open at once.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Adds a fresh connection.
     pub fn register(self: &Arc<Self>) -> Registration {
         let slot = Arc::new(Slot {
-            state: AtomicU8::new(FRESH),
+            phase: AtomicPhase::new(Phase::Fresh),
             since_ms: AtomicU64::new(self.now_ms()),
             close: Notify::new(),
             has_body: AtomicBool::new(false),
@@ -171,15 +210,14 @@ impl Connections {
         // The busy first: once a client sees its idle connection close, a
         // request it sends on another must already be the last one there.
         for slot in slab.slots.iter().flatten() {
-            if slot.state.load(Relaxed) == BUSY {
+            if slot.phase.load() == Phase::Busy {
                 slot.close.notify_one();
             }
         }
         for slot in slab.slots.iter().flatten() {
-            if ![FRESH, IDLE, PARKED]
-                .into_iter()
-                .any(|was| self.close(slot, was))
-            {
+            // Closed unless it turned busy in between: then asked to finish.
+            let phase = slot.phase.load();
+            if !(phase.is_waiting() && self.close(slot, phase)) {
                 slot.close.notify_one();
             }
         }
@@ -223,7 +261,7 @@ impl Connections {
             .slots
             .iter()
             .flatten()
-            .filter(|slot| matches!(slot.state.load(Relaxed), FRESH | IDLE | PARKED))
+            .filter(|slot| slot.phase.load().is_waiting())
             .map(|slot| (slot.since_ms.load(Relaxed), slot))
             .collect();
         if oldest.len() > batch {
@@ -233,14 +271,16 @@ impl Connections {
         oldest
             .into_iter()
             .filter(|(_, slot)| {
-                let shed = if self.close(slot, FRESH) {
-                    Shed::Fresh
-                } else if self.close(slot, IDLE) || self.close(slot, PARKED) {
-                    Shed::Idle
-                } else {
+                let phase = slot.phase.load();
+                // Not if it turned busy (or was closed) since the filter above.
+                if !phase.is_waiting() || !self.close(slot, phase) {
                     return false;
-                };
-                self.count_shed(shed);
+                }
+                self.count_shed(if phase == Phase::Fresh {
+                    Shed::Fresh
+                } else {
+                    Shed::Idle
+                });
                 true
             })
             .count()
@@ -248,39 +288,32 @@ impl Connections {
 
     /// Closes the connections idle for `KEEPALIVE_TIMEOUT_MS`, and parks
     /// those idle for `park_after`: parking right after each response would
-    /// cost a busy client a new hyper connection per request (+32 %
-    /// instructions), a client that waits a tick pays it once.
+    /// cost a busy client a new hyper connection per request; a client that
+    /// waits a tick pays for one once.
     fn sweep_idle(&self, park_after: Duration) {
         let now = self.now_ms();
         let ago = |d: Duration| now.checked_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let (expired, park) = (ago(self.keepalive_timeout), ago(park_after));
         for slot in self.lock().slots.iter().flatten() {
-            let state = slot.state.load(Relaxed);
-            if state != IDLE && state != PARKED {
+            let phase = slot.phase.load();
+            if phase != Phase::Idle && phase != Phase::Parked {
                 continue;
             }
             let since = Some(slot.since_ms.load(Relaxed));
             if since <= expired {
-                self.close(slot, state);
+                self.close(slot, phase);
             } else if since <= park
                 && !slot.has_body.load(Relaxed)
-                && slot
-                    .state
-                    .compare_exchange(IDLE, PARKED, Relaxed, Relaxed)
-                    .is_ok()
+                && slot.phase.change(Phase::Idle, Phase::Parked)
             {
                 slot.close.notify_one();
             }
         }
     }
 
-    /// Tells `slot` to close if it is still in state `was`.
-    fn close(&self, slot: &Slot, was: u8) -> bool {
-        if slot
-            .state
-            .compare_exchange(was, CLOSING, Relaxed, Relaxed)
-            .is_err()
-        {
+    /// Tells `slot` to close if it is still in phase `was`.
+    fn close(&self, slot: &Slot, was: Phase) -> bool {
+        if !slot.phase.change(was, Phase::Closing) {
             return false;
         }
         self.closing.fetch_add(1, Relaxed);
@@ -344,14 +377,14 @@ impl Signal {
 
     /// Told to close: drop the connection.
     pub fn is_closing(&self) -> bool {
-        self.slot.state.load(Relaxed) == CLOSING
+        self.slot.phase.load() == Phase::Closing
     }
 
     /// Told to put hyper aside: its last response is written, no byte read
     /// since for a sweeper tick, and none of its requests had a body that
     /// hyper may still have to discard.
     pub fn is_parked(&self) -> bool {
-        self.slot.state.load(Relaxed) == PARKED
+        self.slot.phase.load() == Phase::Parked
     }
 
     /// Shutdown has begun.
@@ -374,22 +407,27 @@ impl Registration {
         }
     }
 
-    /// Moves to `state` unless the connection is closing; false if it is.
-    fn mark(&self, state: u8) -> bool {
-        let current = self.slot.state.load(Relaxed);
-        // Only the shedder changes the state behind our back, and only to CLOSING.
-        current == state
-            || (current != CLOSING
-                && self
-                    .slot
-                    .state
-                    .compare_exchange(current, state, Relaxed, Relaxed)
-                    .is_ok())
+    /// Moves to `phase` unless the connection is closing; false if it is.
+    fn mark(&self, phase: Phase) -> bool {
+        loop {
+            let current = self.slot.phase.load();
+            if current == phase {
+                return true;
+            }
+            if current == Phase::Closing {
+                return false;
+            }
+            // Others change the phase behind our back only to park or close
+            // it: if they just did, look again.
+            if self.slot.phase.change(current, phase) {
+                return true;
+            }
+        }
     }
 
     fn mark_idle(&self) {
         self.slot.since_ms.store(self.connections.now_ms(), Relaxed);
-        self.mark(IDLE);
+        self.mark(Phase::Idle);
     }
 }
 
@@ -401,7 +439,7 @@ impl Drop for Registration {
             slab.slots[self.index] = None;
             slab.free.push(self.index);
         }
-        if self.slot.state.load(Relaxed) == CLOSING {
+        if self.slot.phase.load() == Phase::Closing {
             connections.closing.fetch_sub(1, Relaxed);
         }
         if connections.open.fetch_sub(1, Relaxed) == 1 {
@@ -411,11 +449,26 @@ impl Drop for Registration {
     }
 }
 
+/// A connection's byte stream, which can wait for its next byte without
+/// taking it: TCP in the server, an in-memory pipe in the tests.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin {
+    /// Ready with 1 once a byte can be read (it stays to be read), 0 once
+    /// the peer has closed.
+    fn poll_peek_byte(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
+}
+
+impl Stream for TcpStream {
+    fn poll_peek_byte(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut byte = [0; 1];
+        self.poll_peek(cx, &mut ReadBuf::new(&mut byte))
+    }
+}
+
 /// A connection's socket as hyper sees it: reads and writes tell the slot
 /// what the connection is doing, and a write that makes no progress for
 /// `WRITE_TIMEOUT_MS` fails, which ends the connection.
-pub struct Tracked {
-    stream: TcpStream,
+pub struct Tracked<S> {
+    stream: S,
     registration: Registration,
     /// Armed while a write is blocked; reset by any progress.
     stalled: Option<Pin<Box<Sleep>>>,
@@ -426,8 +479,8 @@ pub struct Tracked {
     unread: Bytes,
 }
 
-impl Tracked {
-    pub fn new(stream: TcpStream, registration: Registration) -> Self {
+impl<S: Stream> Tracked<S> {
+    pub fn new(stream: S, registration: Registration) -> Self {
         Self {
             stream,
             registration,
@@ -440,7 +493,7 @@ impl Tracked {
     /// Waits until the connection has a byte to read, without reading it:
     /// true once there is one (or bytes hyper had read but not parsed), false
     /// if the client closed it or the socket failed.
-    pub async fn next_bytes(&self) -> bool {
+    pub async fn next_bytes(&mut self) -> bool {
         if !self.unread.is_empty() {
             return true;
         }
@@ -448,14 +501,9 @@ impl Tracked {
         // readable before the kernel says so, and only a read that finds
         // nothing clears that. A one-byte peek tries the socket (after
         // hyper's last read found nothing, not even that), then waits; polled
-        // in place, it adds no future of its own to every idle task (the
-        // `peek` future is 248 bytes).
-        let mut byte = [0; 1];
-        let mut byte = ReadBuf::new(&mut byte);
-        matches!(
-            poll_fn(|cx| self.stream.poll_peek(cx, &mut byte)).await,
-            Ok(1..)
-        )
+        // in place, it adds no future of its own to every idle task (tokio's
+        // `peek` future is larger than the rest of the task).
+        matches!(poll_fn(|cx| self.stream.poll_peek_byte(cx)).await, Ok(1..))
     }
 
     /// Bytes hyper read but had not parsed; they are read again first, before
@@ -474,7 +522,7 @@ impl Tracked {
     fn write_with(
         &mut self,
         cx: &mut Context<'_>,
-        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+        write: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         if let Poll::Ready(result) = write(Pin::new(&mut self.stream), cx) {
             self.stalled = None;
@@ -482,7 +530,7 @@ impl Tracked {
             return Poll::Ready(result);
         }
         // Blocked on a client that does not read: busy, not idle, and on the clock.
-        self.registration.mark(BUSY);
+        self.registration.mark(Phase::Busy);
         let timeout = self.registration.connections.write_timeout;
         let stalled = self
             .stalled
@@ -500,7 +548,7 @@ impl Tracked {
     }
 }
 
-impl AsyncRead for Tracked {
+impl<S: Stream> AsyncRead for Tracked<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -518,7 +566,7 @@ impl AsyncRead for Tracked {
                 this.unread = Bytes::new();
             }
         }
-        if buf.filled().len() > before && !this.registration.mark(BUSY) {
+        if buf.filled().len() > before && !this.registration.mark(Phase::Busy) {
             // Shed while these bytes were on their way: it is closing anyway.
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
         }
@@ -526,7 +574,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: Stream> AsyncWrite for Tracked<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -562,5 +610,366 @@ impl AsyncWrite for Tracked {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// An in-memory connection for the unit tests, in hyper-util's style.
+#[cfg(test)]
+pub(crate) mod pipe {
+    use super::*;
+    use tokio::io::DuplexStream;
+
+    /// The server's end of a [`tokio::io::duplex`] pipe, which can peek as
+    /// TCP can: a peeked byte waits here until it is read.
+    pub struct Pipe {
+        inner: DuplexStream,
+        peeked: Option<u8>,
+    }
+
+    /// A pipe holding up to `capacity` bytes each way: the server's end and
+    /// the client's.
+    pub fn pair(capacity: usize) -> (Pipe, DuplexStream) {
+        let (server, client) = tokio::io::duplex(capacity);
+        let server = Pipe {
+            inner: server,
+            peeked: None,
+        };
+        (server, client)
+    }
+
+    impl Stream for Pipe {
+        fn poll_peek_byte(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+            if self.peeked.is_none() {
+                let mut byte = [0; 1];
+                let mut buf = ReadBuf::new(&mut byte);
+                ready!(Pin::new(&mut self.inner).poll_read(cx, &mut buf))?;
+                if buf.filled().is_empty() {
+                    return Poll::Ready(Ok(0));
+                }
+                self.peeked = Some(byte[0]);
+            }
+            Poll::Ready(Ok(1))
+        }
+    }
+
+    impl AsyncRead for Pipe {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let Pipe { inner, peeked } = self.get_mut();
+            match peeked.take() {
+                Some(byte) => {
+                    buf.put_slice(&[byte]);
+                    Poll::Ready(Ok(()))
+                }
+                None => Pin::new(inner).poll_read(cx, buf),
+            }
+        }
+    }
+
+    impl AsyncWrite for Pipe {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        }
+    }
+}
+
+/// The state machine driven as hyper drives it, over in-memory pipes and on
+/// tokio's paused clock, so every timeout and sweep happens exactly when
+/// the test says.
+#[cfg(test)]
+mod tests {
+    use super::pipe::{Pipe, pair};
+    use super::*;
+    use crate::log::{AccessLog, LogFormat};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::{advance, timeout};
+
+    const KEEPALIVE: Duration = Duration::from_secs(4);
+    /// How long an idle connection waits before it is parked.
+    const TICK: Duration = Duration::from_secs(1);
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+    fn registry(limit: usize) -> Arc<Connections> {
+        let config = Config {
+            max_connections: Some(limit),
+            keepalive_timeout: KEEPALIVE,
+            write_timeout: WRITE_TIMEOUT,
+            ..Config::default()
+        };
+        let state = Arc::new(State::new(AccessLog::new(LogFormat::Text)));
+        Arc::new(Connections::new(state, &config))
+    }
+
+    fn phase(registration: &Registration) -> Phase {
+        registration.slot.phase.load()
+    }
+
+    /// True if `signal` was notified (a permit is waiting), without waiting.
+    async fn was_notified(signal: &Signal) -> bool {
+        timeout(Duration::ZERO, signal.notified()).await.is_ok()
+    }
+
+    /// A new connection in `phase`: fresh, busy, idle or parked since now,
+    /// or shed.
+    fn connection_in(connections: &Arc<Connections>, phase: Phase) -> Registration {
+        let registration = connections.register();
+        match phase {
+            Phase::Fresh => {}
+            Phase::Busy => assert!(registration.mark(Phase::Busy)),
+            Phase::Idle => registration.mark_idle(),
+            Phase::Parked => {
+                registration.mark_idle();
+                assert!(registration.slot.phase.change(Phase::Idle, Phase::Parked));
+            }
+            Phase::Closing => assert!(connections.close(&registration.slot, Phase::Fresh)),
+        }
+        registration
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_goes_fresh_busy_idle_parked_and_busy_again() {
+        let connections = registry(8);
+        let (pipe, mut client) = pair(1024);
+        let mut io = Tracked::new(pipe, connections.register());
+        let signal = io.registration.signal();
+        assert_eq!(phase(&io.registration), Phase::Fresh);
+
+        client.write_all(b"GET").await.unwrap();
+        assert!(io.next_bytes().await);
+        assert_eq!(
+            phase(&io.registration),
+            Phase::Fresh,
+            "peeking reads nothing"
+        );
+        let mut request = [0; 3];
+        io.read_exact(&mut request).await.unwrap();
+        assert_eq!(phase(&io.registration), Phase::Busy);
+
+        io.write_all(b"ok").await.unwrap();
+        assert_eq!(phase(&io.registration), Phase::Busy, "written, not flushed");
+        io.flush().await.unwrap();
+        assert_eq!(phase(&io.registration), Phase::Idle);
+
+        // Parked once idle for a tick, not before; its task is told.
+        advance(TICK / 2).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&io.registration), Phase::Idle);
+        assert!(!was_notified(&signal).await);
+        advance(TICK / 2).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&io.registration), Phase::Parked);
+        assert!(signal.is_parked() && was_notified(&signal).await);
+
+        client.write_all(b"GET").await.unwrap();
+        assert!(io.next_bytes().await);
+        io.read_exact(&mut request).await.unwrap();
+        assert_eq!(phase(&io.registration), Phase::Busy);
+        assert!(!signal.is_closing() && !signal.is_shutting_down());
+
+        drop(io);
+        assert_eq!(connections.open.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sweeper_closes_idle_connections_after_the_keepalive_timeout() {
+        let connections = registry(8);
+        let fresh = connection_in(&connections, Phase::Fresh);
+        let busy = connection_in(&connections, Phase::Busy);
+        let idle = connection_in(&connections, Phase::Idle);
+        // A request with a body: hyper may still have to read the rest.
+        let with_body = connection_in(&connections, Phase::Idle);
+        with_body.signal().saw_body();
+
+        advance(TICK).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&idle), Phase::Parked);
+        assert_eq!(phase(&with_body), Phase::Idle, "parked with a body");
+
+        advance(KEEPALIVE.saturating_sub(TICK)).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&idle), Phase::Closing);
+        assert_eq!(phase(&with_body), Phase::Closing);
+        assert!(with_body.signal().is_closing());
+        // Neither a fresh nor a busy one: the header and write timeouts are theirs.
+        assert_eq!(phase(&fresh), Phase::Fresh);
+        assert_eq!(phase(&busy), Phase::Busy);
+        assert_eq!(connections.closing.load(Relaxed), 2);
+        drop((idle, with_body));
+        assert_eq!(connections.closing.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shedding_takes_the_longest_waiting_first_and_never_a_busy_one() {
+        // 64 connections: two are shed at a time.
+        let connections = registry(64);
+        let metrics = &connections.state.metrics;
+        let mut open = Vec::new();
+        for phase in [Phase::Busy, Phase::Fresh, Phase::Idle, Phase::Parked] {
+            open.push(connection_in(&connections, phase));
+            advance(Duration::from_millis(10)).await;
+        }
+        while open.len() < 64 {
+            open.push(connection_in(&connections, Phase::Fresh));
+            advance(Duration::from_millis(1)).await;
+        }
+        let phases = |open: &[Registration]| open[..5].iter().map(phase).collect::<Vec<_>>();
+
+        // The oldest busy one stays; the two that waited longest go.
+        assert!(connections.make_room());
+        assert_eq!(
+            phases(&open),
+            [
+                Phase::Busy,
+                Phase::Closing,
+                Phase::Closing,
+                Phase::Parked,
+                Phase::Fresh
+            ]
+        );
+        // Room is made as soon as they are closing: no more is shed.
+        assert!(connections.make_room());
+        assert_eq!(phases(&open)[3], Phase::Parked);
+        assert!(connections.make_descriptors(), "some are closing");
+        drop(open.drain(1..3));
+        open.push(connection_in(&connections, Phase::Fresh));
+        open.push(connection_in(&connections, Phase::Fresh));
+
+        // Parked counts as idle; then the oldest fresh one.
+        assert!(connections.make_room());
+        assert_eq!(
+            phases(&open)[..3],
+            [Phase::Busy, Phase::Closing, Phase::Closing]
+        );
+        assert_eq!(metrics.shed_count(Shed::Fresh), 2);
+        assert_eq!(metrics.shed_count(Shed::Idle), 2);
+        assert_eq!(metrics.shed_count(Shed::Refused), 0);
+        assert!(connections.log_shed(), "shedding is logged");
+        assert!(!connections.log_shed(), "once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_every_connection_busy_there_is_no_room() {
+        let connections = registry(2);
+        let _busy = [Phase::Busy, Phase::Busy].map(|p| connection_in(&connections, p));
+        assert!(!connections.make_room());
+        assert!(!connections.make_descriptors());
+        connections.refused();
+        assert_eq!(connections.state.metrics.shed_count(Shed::Refused), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_closes_waiting_connections_and_lets_busy_ones_finish() {
+        let connections = registry(8);
+        let phases = [
+            Phase::Fresh,
+            Phase::Busy,
+            Phase::Idle,
+            Phase::Parked,
+            Phase::Closing,
+        ];
+        let open = phases.map(|p| connection_in(&connections, p));
+        let signals = open.each_ref().map(Registration::signal);
+        for signal in &signals {
+            // The permits of parking and shedding, taken as their tasks would.
+            let _ = was_notified(signal).await;
+        }
+
+        connections.shutdown();
+        for ((registration, signal), was) in open.iter().zip(&signals).zip(phases) {
+            let expected = if was == Phase::Busy {
+                Phase::Busy
+            } else {
+                Phase::Closing
+            };
+            assert_eq!(phase(registration), expected, "{was:?}");
+            assert!(signal.is_shutting_down());
+            assert!(was_notified(signal).await, "{was:?}");
+        }
+
+        let mut drained = std::pin::pin!(connections.drained());
+        assert!(timeout(Duration::ZERO, drained.as_mut()).await.is_err());
+        drop(open);
+        assert!(timeout(Duration::ZERO, drained).await.is_ok());
+        assert_eq!(connections.closing.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_makes_no_progress_times_out() {
+        let connections = registry(8);
+        let (pipe, client) = pair(16);
+        let mut io = Tracked::new(pipe, connections.register());
+        // 16 bytes go through, then the client reads nothing: on the clock.
+        let started = Instant::now();
+        let err = io.write_all(&[b'x'; 64]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), WRITE_TIMEOUT);
+        assert_eq!(phase(&io.registration), Phase::Busy);
+        let metrics = connections.state.metrics.render();
+        assert!(
+            metrics.contains("moscow_time_write_timeouts_total 1\n"),
+            "{metrics}"
+        );
+
+        drop(client);
+
+        // Any progress restarts the clock: a slow but steady reader is not cut.
+        let (pipe, mut reader) = pair(16);
+        let mut io = Tracked::new(pipe, connections.register());
+        let writer = tokio::spawn(async move { io.write_all(&[b'x'; 64]).await });
+        let mut read = [0; 16];
+        for _ in 0..3 {
+            advance(WRITE_TIMEOUT / 2).await;
+            reader.read_exact(&mut read).await.unwrap();
+        }
+        assert!(writer.await.unwrap().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_given_back_are_read_first() {
+        let connections = registry(8);
+        let (pipe, mut client) = pair(64);
+        let mut io: Tracked<Pipe> = Tracked::new(pipe, connections.register());
+        io.unread(Bytes::new());
+        assert!(io.unread.is_empty(), "nothing to keep");
+        io.unread(Bytes::from_static(b"cd"));
+        io.unread(Bytes::from_static(b"ab"));
+        assert!(io.next_bytes().await, "without a byte from the client");
+        client.write_all(b"ef").await.unwrap();
+        let mut all = [0; 6];
+        io.read_exact(&mut all).await.unwrap();
+        assert_eq!(&all, b"abcdef");
+        assert_eq!(phase(&io.registration), Phase::Busy);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_connection_fails_its_next_read_and_a_closed_one_has_no_bytes() {
+        let connections = registry(8);
+        let (pipe, mut client) = pair(64);
+        let mut io = Tracked::new(pipe, connections.register());
+        assert!(connections.close(&io.registration.slot, Phase::Fresh));
+        client.write_all(b"GET").await.unwrap();
+        let err = io.read(&mut [0; 8]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+        assert_eq!(phase(&io.registration), Phase::Closing);
+
+        let (pipe, client) = pair(64);
+        let mut io = Tracked::new(pipe, connections.register());
+        drop(client);
+        assert!(!io.next_bytes().await);
     }
 }

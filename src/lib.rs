@@ -10,7 +10,6 @@
 //! - [`route`]: the paths this server knows, shared by the router and the metrics.
 //! - [`clock`]: Moscow time from a given instant, and the `/api/time` JSON.
 //! - [`page`]: the `/` page and its Content-Security-Policy.
-//! - [`csp`]: SHA-256 hash sources for that policy, computed at compile time.
 //! - [`metrics`]: request counters and latency histogram in Prometheus format.
 //! - [`log`]: access log on stdout, errors on stderr.
 //! - [`shutdown`]: SIGTERM / SIGINT.
@@ -21,7 +20,6 @@
 pub mod clock;
 pub mod config;
 pub mod connections;
-pub mod csp;
 pub mod healthcheck;
 pub mod log;
 #[cfg(target_arch = "x86_64")]

@@ -3,14 +3,17 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use moscow_time::config::{Config, SETTINGS};
+use moscow_time::config::{self, Config, SETTINGS};
 use moscow_time::{healthcheck, log, server, shutdown};
 
-/// Exit codes: 0 success, 1 runtime failure (bind, unhealthy), 2 usage or config error.
+/// Exit codes: 0 success, 1 runtime failure (bind, unhealthy), 2 usage or
+/// configuration error, in every subcommand.
 const FAILURE: u8 = 1;
 const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    // Every line in the format LOG_FORMAT asks for, from the first one.
+    log::set_format(config::log_format_from_env());
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let args: Vec<_> = args
         .iter()
@@ -28,7 +31,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         [other, ..] => {
-            eprintln!("moscow-time: unexpected argument {other:?}\n\n{}", usage());
+            log::error(format_args!(
+                "unexpected argument {other:?}\n\n{}",
+                usage().trim_end()
+            ));
             ExitCode::from(USAGE)
         }
     }
@@ -44,7 +50,6 @@ fn serve() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    log::set_format(config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -79,23 +84,26 @@ fn serve() -> ExitCode {
     })
 }
 
-/// 0 if the local server answers `/healthz` with 200 within 2 s, else 1.
+/// 0 if the local server answers `/healthz` with 200 within 2 s, 1 if not,
+/// 2 on a bad setting (PORT=0 included: it names no port to check).
 fn check_health() -> ExitCode {
     let config = match Config::from_env() {
+        Ok(config) if config.port == 0 => {
+            log::error(format_args!(
+                "healthcheck: PORT is 0 (a random port), so there is no port to check"
+            ));
+            return ExitCode::from(USAGE);
+        }
         Ok(config) => config,
         Err(err) => {
-            eprintln!("healthcheck: {err}");
-            return ExitCode::from(FAILURE);
+            log::error(format_args!("healthcheck: {err}"));
+            return ExitCode::from(USAGE);
         }
     };
-    if config.port == 0 {
-        eprintln!("healthcheck: PORT is 0 (a random port), so there is no port to check");
-        return ExitCode::from(FAILURE);
-    }
     match healthcheck::check(healthcheck::target(&config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("healthcheck: {err}");
+            log::error(format_args!("healthcheck: {err}"));
             ExitCode::from(FAILURE)
         }
     }
@@ -105,7 +113,7 @@ fn usage() -> String {
     let mut text = format!(
         "moscow-time {}: shows the current time in Moscow over HTTP.\n\n\
          Usage:\n  moscow-time               serve until SIGTERM or SIGINT\n  \
-         moscow-time healthcheck   exit 0 if the local server answers /healthz with 200 within 2 s\n  \
+         moscow-time healthcheck   exit 0 if the local server answers /healthz with 200 within 2 s, else 1\n  \
          moscow-time --version     print the version (also -V)\n  \
          moscow-time --help        print this help (also -h)\n\n\
          Environment:\n",
@@ -113,8 +121,13 @@ fn usage() -> String {
     );
     for s in &SETTINGS {
         // Writing to a String cannot fail.
-        let _ = writeln!(text, "  {:<24}{} (default {})", s.name, s.help, s.default);
+        let _ = writeln!(
+            text,
+            "  {:<24}{} (default {})",
+            s.name, s.meaning, s.default
+        );
     }
-    text += "\nExit codes: 0 success, 1 failure (address in use, unhealthy), 2 usage or configuration error.\n";
+    text += "\nExit codes: 0 success, 1 failure (address in use, unhealthy), 2 usage or configuration error.\n\
+             With LOG_FORMAT=json every line the server and the health check log is one JSON object.\n";
     text
 }

@@ -2,9 +2,9 @@
 //!
 //! musl's x86-64 `memcpy` copies with `rep movsq`, plus one `movsb` per byte
 //! of an unaligned head and tail. Those are microcoded: even a 5-byte copy
-//! costs tens of cycles. A request makes about 30 copies, nearly all under
-//! 256 bytes (header names and values, 192- and 224-byte moves of hyper's
-//! state), and perf put musl's `memcpy` at 11.6 % of the server's time.
+//! costs tens of cycles. A request makes dozens of copies, nearly all under
+//! 256 bytes (header names and values, moves of hyper's state), and perf
+//! put musl's `memcpy` among the server's most costly functions.
 //!
 //! This copies up to 256 bytes with unaligned loads from both ends, all loads
 //! before any store, so it is also a correct `memmove`; longer blocks go

@@ -22,6 +22,8 @@ const CONNECTIONS_SHED: &str = "moscow_time_connections_shed_total";
 const WRITE_TIMEOUTS: &str = "moscow_time_write_timeouts_total";
 /// Gauge: connections open now.
 const CONNECTIONS_OPEN: &str = "moscow_time_connections_open";
+/// Gauge: keep-alive connections waiting outside hyper now, without its buffers.
+const CONNECTIONS_PARKED: &str = "moscow_time_connections_parked";
 
 /// Why a connection was shed: the `reason` label, bounded by the type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +73,7 @@ pub struct Metrics {
     shed: [AtomicU64; Shed::ALL.len()],
     write_timeouts: AtomicU64,
     connections_open: AtomicU64,
+    connections_parked: AtomicU64,
 }
 
 impl Metrics {
@@ -84,6 +87,7 @@ impl Metrics {
             shed: [const { AtomicU64::new(0) }; Shed::ALL.len()],
             write_timeouts: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
+            connections_parked: AtomicU64::new(0),
         }
     }
 
@@ -110,6 +114,12 @@ impl Metrics {
     /// One connection fewer is open.
     pub fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Relaxed);
+    }
+
+    /// Counts a connection as parked for as long as the guard lives.
+    pub fn connection_parked(&self) -> Parked<'_> {
+        self.connections_parked.fetch_add(1, Relaxed);
+        Parked(self)
     }
 
     /// Counts one answered request and its duration.
@@ -197,9 +207,13 @@ impl Metrics {
              {WRITE_TIMEOUTS} {}\n\
              # HELP {CONNECTIONS_OPEN} Connections open now.\n\
              # TYPE {CONNECTIONS_OPEN} gauge\n\
-             {CONNECTIONS_OPEN} {}",
+             {CONNECTIONS_OPEN} {}\n\
+             # HELP {CONNECTIONS_PARKED} Keep-alive connections waiting for their next request without HTTP buffers now.\n\
+             # TYPE {CONNECTIONS_PARKED} gauge\n\
+             {CONNECTIONS_PARKED} {}",
             self.write_timeouts.load(Relaxed),
-            self.connections_open.load(Relaxed)
+            self.connections_open.load(Relaxed),
+            self.connections_parked.load(Relaxed)
         );
 
         let start = self
@@ -227,6 +241,15 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A connection counted as parked; dropping it stops counting it.
+pub struct Parked<'a>(&'a Metrics);
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.connections_parked.fetch_sub(1, Relaxed);
     }
 }
 

@@ -34,10 +34,9 @@ pub fn respond(
     now: SystemTime,
     mut headers: HeaderMap,
 ) -> Response<Body> {
-    let answer = if route == Route::Unknown {
-        text(StatusCode::NOT_FOUND, "not found\n")
-    } else if method == Method::GET || method == Method::HEAD {
-        // hyper sends no body for HEAD but keeps the headers, Content-Length included.
+    // A path we do not know is 404 whatever the method; hyper sends no body
+    // for HEAD but keeps the headers, Content-Length included.
+    let answer = if route == Route::Unknown || method == Method::GET || method == Method::HEAD {
         answer(route, state, now)
     } else {
         text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
@@ -63,7 +62,7 @@ pub fn respond(
     response
 }
 
-/// The answer of a known route to GET (and HEAD).
+/// The answer of a route to GET (and HEAD; any method for an unknown path).
 fn answer(route: Route, state: &State, now: SystemTime) -> Answer {
     match route {
         // Human page: the current Moscow time as HTML.
@@ -137,7 +136,12 @@ fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Byt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::{AccessLog, LogFormat};
     use http_body_util::BodyExt;
+
+    fn new_state() -> State {
+        State::new(AccessLog::new(LogFormat::Text))
+    }
 
     fn get(path: &str, state: &State) -> Response<Body> {
         respond(
@@ -156,7 +160,7 @@ mod tests {
 
     #[test]
     fn unknown_path_is_404() {
-        let state = State::new();
+        let state = new_state();
         assert_eq!(get("/nope", &state).status(), StatusCode::NOT_FOUND);
         let post = respond(
             &Method::POST,
@@ -170,7 +174,7 @@ mod tests {
 
     #[test]
     fn other_methods_on_known_paths_are_405_with_allow() {
-        let state = State::new();
+        let state = new_state();
         for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
             let response = respond(
                 &method,
@@ -186,7 +190,7 @@ mod tests {
 
     #[test]
     fn every_response_carries_the_security_headers() {
-        let state = State::new();
+        let state = new_state();
         for route in Route::ALL {
             for method in [Method::GET, Method::HEAD, Method::PATCH] {
                 let response = respond(&method, route, &state, SystemTime::now(), HeaderMap::new());
@@ -209,7 +213,7 @@ mod tests {
 
     #[test]
     fn headers_go_into_the_request_map_in_a_fixed_order() {
-        let state = State::new();
+        let state = new_state();
         for (method, route, names) in [
             (Method::GET, Route::TimeApi, vec![]),
             (Method::GET, Route::Page, vec!["content-security-policy"]),
@@ -236,7 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn page_is_html_with_csp() {
-        let response = get("/", &State::new());
+        let response = get("/", &new_state());
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CONTENT_TYPE], HTML);
         assert_eq!(
@@ -248,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn time_api_is_json() {
-        let response = get("/api/time", &State::new());
+        let response = get("/api/time", &new_state());
         assert_eq!(response.headers()[header::CONTENT_TYPE], JSON);
         assert!(
             body(response)
@@ -259,7 +263,7 @@ mod tests {
 
     #[test]
     fn readyz_is_503_after_shutdown_starts() {
-        let state = State::new();
+        let state = new_state();
         assert_eq!(get("/readyz", &state).status(), StatusCode::OK);
         state.begin_shutdown();
         assert_eq!(
@@ -272,7 +276,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_use_the_prometheus_content_type() {
-        let response = get("/metrics", &State::new());
+        let response = get("/metrics", &new_state());
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROMETHEUS);
         assert!(
             body(response)

@@ -13,10 +13,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::config::Config;
-use crate::connections::{Connections, Registration, Tracked};
+use crate::connections::{Connections, Registration, Stream, Tracked};
 use crate::log::{self, AccessLog};
 use crate::route::Route;
 use crate::routes::{self, Body};
@@ -38,7 +38,8 @@ const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// Binds `addr` with a deep accept queue (the kernel caps it at
 /// `net.core.somaxconn`, 4096 by default). Under a flood of connections a
 /// SYN that finds the queue full is dropped, and its client waits a second
-/// to try again; tokio's default of 1024 overflowed under 1,000 flooders.
+/// to try again; tokio's default queue overflowed under the flood in
+/// tests/overload.rs.
 ///
 /// # Errors
 /// The address cannot be bound (in use, not local, no permission).
@@ -57,20 +58,9 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then drains
 /// in-flight requests for at most `config.shutdown_grace`.
 pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<Output = ()>) {
-    let state = Arc::new(State::with_access_log(AccessLog::new(config.log_format)));
+    let state = Arc::new(State::new(AccessLog::new(config.log_format)));
     let connections = Arc::new(Connections::new(Arc::clone(&state), config));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        // SECURITY: slowloris guard. Without a timer hyper applies no timeout
-        // at all, and a slow client could also hold up the drain. hyper also
-        // runs this timer while a keep-alive connection waits for its next request.
-        .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        // Head and body in one buffer and one send(2): every body here is a few
-        // KiB at most, and one copy costs less than writev's second iovec (+4 %
-        // requests/s on /api/time).
-        .writev(false);
-    let http = Arc::new(http);
+    let http = Arc::new(http1(config));
     let mut shutdown = std::pin::pin!(shutdown);
     let background = [
         tokio::spawn({
@@ -147,6 +137,21 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
     state.access_log.flush();
 }
 
+/// hyper's settings for every connection.
+fn http1(config: &Config) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        // SECURITY: slowloris guard. Without a timer hyper applies no timeout
+        // at all, and a slow client could also hold up the drain. hyper also
+        // runs this timer while a keep-alive connection waits for its next request.
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        // Head and body in one buffer and one send(2): every body here is a few
+        // KiB at most, and one copy costs less than writev's second iovec.
+        .writev(false);
+    http
+}
+
 /// Serves one connection until it ends, times out or is shed.
 ///
 /// hyper keeps an 8 KiB read and an 8 KiB write buffer for as long as it
@@ -155,10 +160,11 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
 /// the sweeper finds it idle (response written, nothing read since) for a
 /// tick, takes the socket back from hyper (`into_parts`, with any bytes hyper
 /// read but had not parsed) and waits outside again; the next request gets
-/// a new hyper connection. An idle connection then costs its task and
-/// socket, 1.5–2.3 KiB, not 14.5.
-async fn serve(
-    stream: TcpStream,
+/// a new hyper connection. An idle connection then costs only its task and
+/// socket. `moscow_time_connections_parked` counts the connections waiting
+/// so.
+async fn serve<S: Stream + Send + 'static>(
+    stream: S,
     registration: Registration,
     http: Arc<http1::Builder>,
     state: Arc<State>,
@@ -174,11 +180,12 @@ async fn serve(
         first = io.next_bytes() => if !first { return },
         () = tokio::time::sleep(header_read_timeout) => return,
     }
+    let service_state = Arc::clone(&state);
     let mut service = service_fn(move |req: Request<Incoming>| {
         if !req.body().is_end_stream() {
             body_signal.saw_body();
         }
-        handle(req, &state)
+        handle(req, &service_state)
     });
     loop {
         // Boxed so that the task of an idle connection stays small.
@@ -213,7 +220,9 @@ async fn serve(
         io = parts.io.into_inner();
         io.unread(parts.read_buf);
         service = parts.service;
-        // Idle: the keep-alive sweeper closes it after KEEPALIVE_TIMEOUT_MS.
+        // Parked until its next byte; the keep-alive sweeper closes it after
+        // KEEPALIVE_TIMEOUT_MS.
+        let _parked = state.metrics.connection_parked();
         tokio::select! {
             biased;
             () = signal.notified() => return,
@@ -249,4 +258,81 @@ fn handle(req: Request<Incoming>, state: &State) -> Ready<Result<Response<Body>,
 fn is_resource_exhaustion(err: &io::Error) -> bool {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM on Linux.
     matches!(err.raw_os_error(), Some(24 | 23 | 105 | 12))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connections::pipe::pair;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const GET: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// Reads one `/healthz` answer in full.
+    async fn answer(client: &mut DuplexStream) -> String {
+        let mut text = Vec::new();
+        let mut chunk = [0; 1024];
+        while !text.ends_with(b"\r\n\r\nok\n") {
+            let n = client.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&text));
+            text.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8(text).unwrap()
+    }
+
+    fn parked(state: &State) -> bool {
+        let metrics = state.metrics.render();
+        assert!(
+            metrics.contains("moscow_time_connections_parked "),
+            "{metrics}"
+        );
+        metrics.contains("moscow_time_connections_parked 1\n")
+    }
+
+    /// One connection through hyper, as `run` serves it, on the paused clock:
+    /// answered, parked (hyper put aside) after a sweeper tick idle, answered
+    /// again, then closed by shutdown while parked.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_answered_parked_answered_again_and_shut_down() {
+        let config = Config {
+            keepalive_timeout: Duration::from_secs(4),
+            ..Config::default()
+        };
+        let state = Arc::new(State::new(AccessLog::new(config.log_format)));
+        let connections = Arc::new(Connections::new(Arc::clone(&state), &config));
+        let sweeper = tokio::spawn({
+            let connections = Arc::clone(&connections);
+            async move { connections.sweep_periodically().await }
+        });
+        let (pipe, mut client) = pair(4096);
+        let task = tokio::spawn(serve(
+            pipe,
+            connections.register(),
+            Arc::new(http1(&config)),
+            Arc::clone(&state),
+            config.header_read_timeout,
+        ));
+
+        client.write_all(GET).await.unwrap();
+        assert!(answer(&mut client).await.starts_with("HTTP/1.1 200 OK"));
+        assert!(!parked(&state));
+        // The sweeper ticks every second here (a quarter of the keep-alive timeout).
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(parked(&state), "idle for two ticks, yet not parked");
+
+        client.write_all(GET).await.unwrap();
+        assert!(answer(&mut client).await.starts_with("HTTP/1.1 200 OK"));
+        assert!(!parked(&state));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(parked(&state));
+
+        connections.shutdown();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+        task.await.unwrap();
+        connections.drained().await;
+        assert!(!parked(&state));
+        sweeper.abort();
+    }
 }

@@ -18,13 +18,8 @@ pub struct State {
 }
 
 impl State {
-    /// A ready server with empty metrics and the text access log.
-    pub fn new() -> Self {
-        Self::with_access_log(AccessLog::default())
-    }
-
     /// A ready server with empty metrics, logging to `access_log`.
-    pub fn with_access_log(access_log: AccessLog) -> Self {
+    pub fn new(access_log: AccessLog) -> Self {
         Self {
             metrics: Metrics::new(),
             access_log,
@@ -40,11 +35,5 @@ impl State {
     /// Makes `/readyz` answer 503 from now on.
     pub fn begin_shutdown(&self) {
         self.ready.store(false, Ordering::Relaxed);
-    }
-}
-
-impl Default for State {
-    fn default() -> Self {
-        Self::new()
     }
 }

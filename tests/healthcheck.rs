@@ -95,11 +95,16 @@ async fn gives_up_after_two_seconds_on_a_silent_server() {
 }
 
 #[tokio::test]
-async fn bad_port_or_port_zero_fails() {
-    let (code, stderr) = healthcheck(&[("PORT", "http")]).await;
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("invalid PORT \"http\""), "{stderr}");
-    let (code, stderr) = healthcheck(&[("PORT", "0")]).await;
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("PORT is 0"), "{stderr}");
+async fn a_bad_setting_or_port_zero_is_a_configuration_error() {
+    // Exit 2, as the server's own: the check did not run, the server may be fine.
+    for (env, says) in [
+        (&[("PORT", "http")][..], "invalid PORT \"http\""),
+        (&[("PORT", "0")], "PORT is 0"),
+        (&[("PORT", "8080"), ("HOST", "localhost")], "invalid HOST"),
+    ] {
+        let (code, stderr) = healthcheck(env).await;
+        assert_eq!(code, Some(2), "{env:?}: {stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
 }

@@ -1,13 +1,14 @@
 //! Connections idle for a sweeper tick wait outside hyper (src/server.rs
-//! `serve`): what hyper had read but not parsed must reach the next request,
-//! and a request with a body must keep its connection working.
+//! `serve`), counted by `moscow_time_connections_parked`: what hyper had read
+//! but not parsed must reach the next request, and a request with a body must
+//! keep its connection working.
 
 mod support;
 
 use std::time::Duration;
 
 use moscow_time::config::Config;
-use support::{start, start_with, within};
+use support::{get, start, start_with, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,6 +27,12 @@ async fn start_parking() -> support::TestServer {
     .await
 }
 
+async fn connect(server: &support::TestServer) -> TcpStream {
+    within("connect", TcpStream::connect(server.addr))
+        .await
+        .unwrap()
+}
+
 /// Reads until `count` answers have arrived in full.
 async fn read_answers(stream: &mut TcpStream, count: usize) -> String {
     let mut received = Vec::new();
@@ -39,12 +46,45 @@ async fn read_answers(stream: &mut TcpStream, count: usize) -> String {
     String::from_utf8(received).unwrap()
 }
 
+/// Connections parked now, from `/metrics` (asked on a connection of its own).
+async fn parked(server: &support::TestServer) -> u64 {
+    let metrics = get(server.addr, "/metrics").await.body;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("moscow_time_connections_parked "))
+        .unwrap_or_else(|| panic!("no parked gauge in {metrics}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_parked_until_its_next_request() {
+    let server = start_parking().await;
+    let mut stream = connect(&server).await;
+    stream.write_all(GET.as_bytes()).await.unwrap();
+    read_answers(&mut stream, 1).await;
+    // Just answered: still with hyper, which may soon read the next request.
+    assert_eq!(parked(&server).await, 0);
+    tokio::time::sleep(PAUSE).await;
+    assert_eq!(parked(&server).await, 1, "idle for a tick, yet not parked");
+    stream.write_all(GET.as_bytes()).await.unwrap();
+    assert!(
+        read_answers(&mut stream, 1)
+            .await
+            .starts_with("HTTP/1.1 200 OK")
+    );
+    assert_eq!(
+        parked(&server).await,
+        0,
+        "served, yet still counted as parked"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn pipelined_requests_beyond_one_buffer_are_all_answered() {
     let server = start().await;
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap();
+    let mut stream = connect(&server).await;
     // 2,000 requests, 68 KB: many times hyper's 8 KiB read buffer, so the
     // connection goes idle with requests read but not parsed, more than once.
     let count = 2000;
@@ -70,9 +110,7 @@ async fn pipelined_requests_beyond_one_buffer_are_all_answered() {
 #[tokio::test]
 async fn an_idle_connection_is_served_again_and_a_split_request_too() {
     let server = start_parking().await;
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap();
+    let mut stream = connect(&server).await;
     for _ in 0..3 {
         stream.write_all(GET.as_bytes()).await.unwrap();
         let text = read_answers(&mut stream, 1).await;
@@ -95,9 +133,7 @@ async fn an_idle_connection_is_served_again_and_a_split_request_too() {
 #[tokio::test]
 async fn a_request_with_a_body_keeps_the_connection_working() {
     let server = start_parking().await;
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap();
+    let mut stream = connect(&server).await;
     stream
         .write_all(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
         .await

@@ -1,10 +1,10 @@
 //! `LOG_FORMAT=json`: every line the binary writes, access log and errors
-//! alike, is one JSON object that a real JSON parser reads.
+//! alike (a bad setting's too), is one JSON object that a real JSON parser reads.
 
 mod support;
 
 use serde_json::Value;
-use support::{get, raw, request, spawn_binary, within};
+use support::{command, get, raw, request, spawn_binary, within};
 use tokio::io::AsyncReadExt;
 
 /// Parses every line of `text` as one JSON object.
@@ -74,6 +74,52 @@ async fn json_lines_carry_the_fields_a_log_pipeline_needs() {
         assert_time(object);
         assert_eq!(object["level"], "error");
         assert!(object["msg"].as_str().unwrap().contains("connection error"));
+    }
+}
+
+#[tokio::test]
+async fn errors_before_serving_are_json_too() {
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    // Another setting is bad, so the format comes from LOG_FORMAT alone.
+    for (args, env, code, says) in [
+        (&[][..], &[("PORT", "80a")][..], 2, "invalid PORT \"80a\""),
+        (
+            &["healthcheck"],
+            &[("PORT", "80a")],
+            2,
+            "invalid PORT \"80a\"",
+        ),
+        (&["healthcheck"], &[("PORT", "0")], 2, "PORT is 0"),
+        (&["healthcheck"], &[("PORT", &free_port)], 1, "refused"),
+        (
+            &[],
+            &[("HOST", "127.0.0.1"), ("PORT", &taken_port)],
+            1,
+            "failed to bind",
+        ),
+        (&["serve"], &[], 2, "unexpected argument \"serve\""),
+    ] {
+        let mut cmd = command();
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .env("LOG_FORMAT", "json");
+        let out = within("the command to finish", cmd.output()).await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?} {env:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} {env:?}");
+        let lines = objects(&stderr);
+        assert_eq!(lines.len(), 1, "{args:?} {env:?}: {stderr}");
+        assert_time(&lines[0]);
+        assert_eq!(lines[0]["level"], "error");
+        let msg = lines[0]["msg"].as_str().unwrap();
+        assert!(msg.contains(says), "{args:?} {env:?}: {msg}");
     }
 }
 

@@ -177,17 +177,8 @@ pub struct Binary {
 /// The command for the built binary, with no inherited settings.
 pub fn command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_moscow-time"));
-    for var in [
-        "PORT",
-        "HOST",
-        "HEADER_READ_TIMEOUT_MS",
-        "SHUTDOWN_GRACE_MS",
-        "WRITE_TIMEOUT_MS",
-        "KEEPALIVE_TIMEOUT_MS",
-        "MAX_CONNECTIONS",
-        "LOG_FORMAT",
-    ] {
-        cmd.env_remove(var);
+    for setting in &moscow_time::config::SETTINGS {
+        cmd.env_remove(setting.name);
     }
     cmd.kill_on_drop(true);
     cmd
