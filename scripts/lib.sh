@@ -122,11 +122,16 @@ extract_binary() {
     return 1
 }
 
-# copy_context DIR: the build context (what .containerignore lets through)
-# and the Containerfiles, copied to DIR for probe builds that edit them.
+# copy_context DIR: the build context (what .containerignore lets through,
+# read from it) and the Containerfiles, copied to DIR for probe builds that
+# edit them.
 copy_context() {
+    local name
     mkdir -p "$1"
-    cp -a "$root"/{Cargo.toml,Cargo.lock,src,musl,.containerignore} "$root"/Containerfile.* "$1/"
+    cp -a "$root"/.containerignore "$root"/Containerfile.* "$1/"
+    for name in $(sed -n 's#^!\(.*[^/]\)/*$#\1#p' "$root/.containerignore"); do
+        mkdir -p "$1/$(dirname "$name")" && cp -a "$root/$name" "$1/$name"
+    done
 }
 
 # remove_new_layers BUILD_LOG...: removes the layers the logged `podman build`

@@ -13,13 +13,16 @@ from .shell import run
 
 
 def copy_context(dest: Path) -> Path:
-    """The build context (what .containerignore lets through) and the
-    Containerfiles, copied to DEST for builds that edit them."""
+    """The build context (what .containerignore lets through, read from it)
+    and the Containerfiles, copied to DEST for builds that edit them."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Cargo.toml", "Cargo.lock", ".containerignore"):
-        shutil.copy2(ROOT / name, dest / name)
-    for name in ("src", "musl"):
-        shutil.copytree(ROOT / name, dest / name, symlinks=True)
+    rules = (ROOT / ".containerignore").read_text().splitlines()
+    for name in [".containerignore"] + [r[1:].rstrip("/") for r in rules if r.startswith("!")]:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, symlinks=True)
+        else:
+            shutil.copy2(ROOT / name, dest / name)
     for f in ROOT.glob("Containerfile.*"):
         shutil.copy2(f, dest / f.name)
     return dest

@@ -69,7 +69,7 @@ def test_containerignore_allow_list():
         for line in (project.ROOT / ".containerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert rules == ["**", "!Cargo.toml", "!Cargo.lock", "!src/", "!musl/target-spec.sh"]
+    assert rules == ["**", "!Cargo.toml", "!Cargo.lock", "!build.rs", "!src/", "!musl/target-spec.sh"]
 
 
 def test_dockerignore_same():
