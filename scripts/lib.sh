@@ -129,7 +129,7 @@ copy_context() {
     local name
     mkdir -p "$1"
     cp -a "$root"/.containerignore "$root"/Containerfile.* "$1/"
-    for name in $(sed -n 's#^!\(.*[^/]\)/*$#\1#p' "$root/.containerignore"); do
+    sed -n 's#^!\(.*[^/]\)/*$#\1#p' "$root/.containerignore" | while read -r name; do
         mkdir -p "$1/$(dirname "$name")" && cp -a "$root/$name" "$1/$name"
     done
 }
