@@ -81,8 +81,7 @@ test-browser: _browser build
 
 # build the images and prove every practice they claim (SLOW=0: without the layer-cache and clean builds)
 [group('check')]
-test-images CHECK="": _tools _podman (_need "curl file binutils") images (_pytest CHECK "tests/images/test_image.py" \
-    "tests/images/test_runtime.py" "tests/images/test_build.py")
+test-images CHECK="": _tools _podman (_need "curl file binutils") images (_pytest CHECK "tests/images/test_image.py" "tests/images/test_runtime.py" "tests/images/test_build.py")
 
 # the choice of bases (forced, automatic, no registry) by the images' labels, and `just doctor`
 [group('check')]
@@ -108,8 +107,7 @@ test-seccomp CHECK="": _tools _podman (_need "strace curl jq busybox-static") (i
 
 # check the Kubernetes manifests agree with the code and run their pods with podman (`just lint` checks the files)
 [group('check')]
-test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratch") (_pytest CHECK "tests/kubernetes/test_drift.py" \
-    "tests/kubernetes/test_pods.py")
+test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratch") (_pytest CHECK "tests/kubernetes/test_drift.py" "tests/kubernetes/test_pods.py")
 
 # measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
 [group('build')]
