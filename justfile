@@ -20,21 +20,22 @@ default:
 build: (_need "cargo")
     musl/build.sh --bin {{ bin }}
 
-# build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch; BASES=upstream|stand-in forces the bases
+# build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch; BASES=upstream|stand-in forces the bases; ENGINE=podman|docker
 [group('build')]
 [no-exit-message]
-image VARIANT: _podman
+image VARIANT: _engine
     scripts/build-image.sh {{ VARIANT }}
 
 # build all three images for amd64 and arm64 (ARCHS=amd64 just images: one architecture)
 [group('build')]
 images: (image "alpine") (image "distroless") (image "scratch")
 
-# run one image in the foreground on 127.0.0.1:8080, hardened as in production
+# run one image in the foreground on 127.0.0.1:8080, hardened as in production (ENGINE=podman|docker)
 [group('run')]
-run VARIANT="scratch": _podman
-    podman run --rm -it --pull=never --read-only --read-only-tmpfs=false --cap-drop=all \
-        --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json \
+[no-exit-message]
+run VARIANT="scratch": _engine
+    scripts/engine.sh run --rm -it --pull=never --read-only $([[ $(scripts/engine.sh --name) == podman ]] && echo --read-only-tmpfs=false) \
+        --cap-drop=all --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json \
         -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
 # rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four
@@ -117,7 +118,7 @@ test-kubernetes: _tools _podman (_need "catatonit") (image "scratch")
 seccomp: _podman (image "scratch")
     deploy/seccomp/generate.sh
 
-# table and chart (media/sizes.svg) of the image sizes
+# table and chart (media/sizes.svg) of the image sizes (ENGINE=podman|docker)
 [group('report')]
 sizes: _tools images
     scripts/sizes.sh
@@ -189,6 +190,11 @@ _browser:
     fi
 
 _podman: (_need "podman runc/crun")
+
+# the engine ENGINE names (scripts/lib.sh), or one line saying what is missing
+[no-exit-message]
+_engine:
+    @scripts/engine.sh --check
 
 # one line for each of NAMES (see `just doctor`) that is missing, saying how to install it
 [no-exit-message]
