@@ -55,7 +55,7 @@ lint: _tools (_need "cargo rustfmt clippy")
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
-test: lint test-rust build test-browser test-images test-bases test-mutants test-seccomp test-kubernetes test-publish test-sbom
+test: lint test-rust build test-browser test-images test-docker test-bases test-mutants test-seccomp test-kubernetes test-publish test-sbom
 
 # unit and integration tests of the server
 [group('check')]
@@ -82,6 +82,14 @@ test-browser: _browser build
 [group('check')]
 test-images: _tools _podman (_need "curl jq file binutils") images
     tests/images/run.sh
+
+# the six images built and run by Docker, their binary byte-identical to podman's, and their mutants (docs/docker.md)
+[group('check')]
+[no-exit-message]
+test-docker: _tools (_need "docker binutils")
+    ENGINE=docker scripts/engine.sh --check
+    ENGINE=docker {{ just_executable() }} images
+    ENGINE=docker pytest -ra -p no:cacheprovider tests/images/test_docker.py
 
 # the choice of bases (forced, automatic, no registry) by the images' labels, and `just doctor`
 [group('check')]
@@ -141,6 +149,7 @@ bench-images: _podman
 [group('ship')]
 [no-exit-message]
 publish: _podman
+    @[[ ${ENGINE:-podman} == podman ]] || { echo "error: just publish pushes podman's manifest lists and signs them with podman; ENGINE=${ENGINE} cannot (Docker 20.10 makes no local manifest list): build and publish with podman" >&2; exit 1; }
     @publish/publish.sh
 
 # SPDX and CycloneDX JSON SBOMs of the six images into target/sbom/ (SBOM_DIR)

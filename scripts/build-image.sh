@@ -8,9 +8,10 @@
 #   ARCHS="amd64 arm64" (default) or one of them
 #   ENGINE=podman (default if installed) or docker (scripts/lib.sh)
 #
-# The build stage runs on the build machine's platform (BUILDPLATFORM, which
-# BuildKit sets and buildah 1.28 does not, so podman is given it) and
-# cross-compiles; only the runtime stage is of the target architecture.
+# The build stage runs on the build machine's platform (BUILDPLATFORM, passed:
+# buildah 1.28 does not set it, and Docker 20.10's BuildKit leaves the global
+# `ARG BUILDPLATFORM` that buildah needs empty) and cross-compiles; only the
+# runtime stage is of the target architecture.
 # Docker builds with BuildKit, one --platform build per architecture (Debian
 # 12 has no buildx), and makes no manifest list: `docker manifest` only
 # works against a registry, so publishing stays podman's (just publish).
@@ -229,8 +230,7 @@ builder_id=$(image_id "$builder" "$build_arch")
 args+=(--build-arg "BUILDER_IMAGE=$builder_id" --label "$builder_label=$builder")
 
 for arch in "${archs[@]}"; do
-    platform_args=(--platform "linux/$arch")
-    [[ $ENGINE == docker ]] || platform_args+=(--build-arg "BUILDPLATFORM=linux/$build_arch")
+    platform_args=(--platform "linux/$arch" --build-arg "BUILDPLATFORM=linux/$build_arch")
     origins=$builder_origin
     what="builder $builder ($builder_origin)"
     if [[ -n $runtime_var ]]; then
