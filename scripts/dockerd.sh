@@ -9,11 +9,13 @@
 #
 # Its state is its own (--data-root /var/lib/moscow-time-docker, socket and PID
 # file in /run/moscow-time-docker), so a system Docker, if any, is untouched.
-# --iptables=false: Docker's default rules set the FORWARD policy to DROP and
-# take over the nat table; podman's containers share those tables (see
-# docs/docker.md "Networking"). Without them a published port is served by
-# docker-proxy on the host, which is all the checks need (127.0.0.1 only);
-# containers reach no other network, so builds use --network=host (lib.sh).
+# --iptables=false --ip-masq=false --ip-forward=false: the host's firewall
+# and forwarding stay as they were. By default dockerd adds its chains and, on
+# a host that did not forward, sets the FORWARD policy to DROP, which drops
+# routed traffic neither engine knows (docs/docker.md "Networking"). Without
+# them docker-proxy serves published ports (127.0.0.1 is all the checks use)
+# and containers reach no other network, so builds use --network=host
+# (build-image.sh).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -37,7 +39,7 @@ start)
     # setsid: its own session, so a Ctrl-C in this shell does not reach it.
     setsid dockerd --data-root "$data_root" --exec-root "$dockerd_run/exec" \
         --pidfile "$pid_file" --host "unix://$dockerd_socket" \
-        --iptables=false --ip-masq=false --userland-proxy=true \
+        --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=true \
         >"$log" 2>&1 </dev/null &
     for _ in $(seq 60); do
         answers && break
