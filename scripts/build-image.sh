@@ -199,7 +199,7 @@ image_id() {
     if [[ $ENGINE == docker ]]; then echo "$1"; else echo "$id"; fi
 }
 
-version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)
+version=$(project_version)
 revision=$(git -C "$root" rev-parse HEAD)
 created=$(git -C "$root" log -1 --format=%cI)
 epoch=$(git -C "$root" log -1 --format=%ct)
