@@ -3,9 +3,10 @@
 # media/sizes.svg. Uncompressed is the sum of the layer tars; compressed is what
 # a pull transfers (each layer tar through `gzip -n`, summed); "over base" is
 # what the runtime stage adds beyond the binary itself. Both architectures
-# (ARCHS, default "amd64 arm64"). Reference rows: the static glibc amd64
-# images as measured before the musl build (same stand-in bases), and the
-# original lab's Python images.
+# (ARCHS, default "amd64 arm64"), of ENGINE's images (podman or docker,
+# scripts/lib.sh). Reference rows: the static glibc amd64 images as measured
+# before the musl build (same stand-in bases), and the original lab's Python
+# images.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
