@@ -9,7 +9,7 @@ import pytest
 
 from harness import report
 from harness.build import Builds
-from harness.engine import ENGINES, Engine, StartFailed, unique_name
+from harness.engine import ENGINES, Containers, Engine
 from harness.project import ARCHS, VARIANTS, build_arch, tools_path
 from harness.targets import Image, Target
 
@@ -49,15 +49,9 @@ def targets(config, per_arch: bool = True) -> list[Target]:
 def pytest_configure(config):
     # hadolint, dive, kubectl, ... from .tools/ (`just _tools`) before the system's.
     os.environ["PATH"] = tools_path()
-    for name in _list(config, "--engines"):
-        if name not in ENGINES:
-            raise pytest.UsageError(f"ENGINE={name}: expected podman or docker")
-    for arch in _list(config, "--archs"):
-        if arch not in ARCHS:
-            raise pytest.UsageError(f"ARCHS: unknown architecture {arch!r} (amd64, arm64)")
-    for variant in _list(config, "--variants"):
-        if variant not in VARIANTS:
-            raise pytest.UsageError(f"VARIANTS: unknown variant {variant!r} ({', '.join(VARIANTS)})")
+    for option, known in (("--engines", ENGINES), ("--archs", ARCHS), ("--variants", VARIANTS)):
+        if unknown := set(_list(config, option)) - set(known):
+            raise pytest.UsageError(f"{option}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
 
 
 def pytest_generate_tests(metafunc):
@@ -86,51 +80,21 @@ def image(target, tmp_path_factory) -> Image:
 
 
 @pytest.fixture
-def containers(request):
-    """start(engine, image, **options) -> a started Container (engine.start),
-    removed when the check ends, by name."""
-    made = []
-
-    def start(engine: Engine, image: str, prefix: str = "mt-test", **options):
-        c = engine.start(image, name=unique_name(prefix), **options)
-        made.append(c)
-        return c
-
-    yield start
-    for c in made:
-        c.remove()
-
-
-class Started:
-    """A container a module's checks share, or why it did not start: the
-    check of starting fails with the reason, the others skip."""
-
-    def __init__(self, container=None, error: StartFailed | None = None):
-        self.container, self.error = container, error
-
-    def require(self):
-        if self.error:
-            pytest.skip("the container did not start (the start check fails with the reason)")
-        return self.container
+def containers():
+    """start(engine, image, prefix=..., **options) -> a started Container
+    (Engine.start), removed when the check ends, by name."""
+    made = Containers()
+    yield made.start
+    made.remove()
 
 
 @pytest.fixture(scope="module")
 def shared_containers():
-    """Like `containers`, for a module's shared containers: start() returns
-    a Started; they are removed when the module's checks end."""
-    made = []
-
-    def start(engine: Engine, image: str, prefix: str = "mt-test", **options) -> Started:
-        try:
-            c = engine.start(image, name=unique_name(prefix), **options)
-        except StartFailed as e:
-            return Started(error=e)
-        made.append(c)
-        return Started(c)
-
-    yield start
-    for c in made:
-        c.remove()
+    """The same for the containers a module's checks share, as a Started
+    (the container, or why it did not start), removed when the module ends."""
+    made = Containers()
+    yield made.start_shared
+    made.remove()
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from . import http, proc
 from .project import SECCOMP_PROFILE, hardening_flags, lib_sh
 from .shell import CommandFailed, output, run
@@ -217,3 +219,43 @@ class Container:
             self.engine("rm", "-f", "-t", "0", self.name, check=False)
         else:
             self.engine("rm", "-f", self.name, check=False)
+
+
+class Started:
+    """A container (or pod) started for checks, or why it did not start: the
+    check of starting fails with the reason (raise_error), the others skip (require)."""
+
+    def __init__(self, container=None, error: AssertionError | None = None):
+        self.container, self.error = container, error
+
+    def raise_error(self) -> None:
+        if self.error:
+            raise self.error
+
+    def require(self):
+        if self.error:
+            pytest.skip("it did not start (its start check fails with the reason)")
+        return self.container
+
+
+class Containers:
+    """The containers checks start, removed together, by name."""
+
+    def __init__(self):
+        self.made: list[Container] = []
+
+    def start(self, engine: Engine, image: str, prefix: str = "mt-test", **options) -> Container:
+        """engine.start() under a unique name (raises StartFailed)."""
+        self.made.append(engine.start(image, name=unique_name(prefix), **options))
+        return self.made[-1]
+
+    def start_shared(self, engine: Engine, image: str, prefix: str = "mt-test", **options) -> Started:
+        """The same for a container several checks share: a Started, never a raise."""
+        try:
+            return Started(self.start(engine, image, prefix, **options))
+        except StartFailed as e:
+            return Started(error=e)
+
+    def remove(self) -> None:
+        for c in self.made:
+            c.remove()

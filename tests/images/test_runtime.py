@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import proc
+from harness.engine import StartFailed
 from harness.report import info
 
 QEMU_AARCH64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
@@ -47,8 +48,7 @@ def service(target, uid, image, host_arch, shared_containers):
 
 def test_starts_hardened(service):
     """Starts with the hardening flags (and seccomp profile, natively) and answers /healthz within 5 s."""
-    if service.error:
-        raise service.error
+    service.raise_error()
 
 
 def test_serves_page_and_api(service):
@@ -77,7 +77,10 @@ def test_healthcheck(service):
 def test_stops_fast(target, uid, image, host_arch, containers):
     """SIGTERM stops it with exit 0 within 2 s (a container of its own: stopping is final)."""
     image.require()
-    c = containers(target.engine, target.ref, **run_options(target, host_arch, uid))
+    try:
+        c = containers(target.engine, target.ref, **run_options(target, host_arch, uid))
+    except StartFailed:
+        pytest.skip("it did not start (test_starts_hardened fails with the reason)")
     ms, code = c.stop()
     info(f"{target.id}: stop took {ms} ms, exit code {code}")
     assert code == 0 and ms < 2000, f"stopped in {ms} ms, exit code {code}"

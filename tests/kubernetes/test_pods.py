@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness import kube, proc, project
-from harness.engine import Container
+from harness.engine import Container, Started
 from harness.report import info
 from harness.seccomp import allowed, load
 from harness.shell import output
@@ -96,9 +96,9 @@ def play_fixture(flavour: str):
         p = Played(engine, scratch_image, flavour, tmp_path_factory.mktemp(flavour))
         try:
             p.play()
-            yield p
+            yield Started(p)
         except AssertionError as e:
-            yield e
+            yield Started(error=e)
         finally:
             engine("kube", "down", p.yaml, check=False)
 
@@ -109,18 +109,10 @@ played_default = play_fixture("default")
 played_localhost = play_fixture("localhost")
 
 
-def require(played) -> Played:
-    if isinstance(played, AssertionError):
-        pytest.skip("kube play failed (its test_kube_play check fails with the reason)")
-    return played
-
-
 @pytest.mark.parametrize("flavour", ["default", "localhost"])
 def test_kube_play(flavour, request):
     """kube play starts both replicas of the Deployment (as shipped, and with the Localhost profile)."""
-    played = request.getfixturevalue(f"played_{flavour}")
-    if isinstance(played, AssertionError):
-        raise played
+    request.getfixturevalue(f"played_{flavour}").raise_error()
 
 
 def hardening(container: Container) -> list[str]:
@@ -140,14 +132,14 @@ def hardening(container: Container) -> list[str]:
 @pytest.mark.parametrize("pod", [0, 1])
 def test_pod_hardened(played_default, pod):
     """uid/gid 65532, no other group, no capabilities, no_new_privs, seccomp filtering, read-only root."""
-    p = require(played_default)
+    p = played_default.require()
     assert hardening(p.container(pod)) == []
 
 
 @pytest.mark.parametrize("pod", [0, 1])
 def test_pod_answers(played_default, pod):
     """/healthz, /readyz and /api/time answer 200 on the pod's loopback."""
-    p = require(played_default)
+    p = played_default.require()
     assert {path: in_pod(p.container(pod), path) for path in ("/healthz", "/readyz", "/api/time")} == {
         "/healthz": 200, "/readyz": 200, "/api/time": 200
     }  # fmt: skip
@@ -155,7 +147,7 @@ def test_pod_answers(played_default, pod):
 
 def test_pod_applied(played_default):
     """podman applied the limits (64Mi, 1 core), the env and the liveness probe's timings."""
-    p = require(played_default)
+    p = played_default.require()
     i = p.container(0).info()
     hc = i["Config"]["Healthcheck"]
     assert i["HostConfig"]["Memory"] == 67108864
@@ -167,19 +159,19 @@ def test_pod_applied(played_default):
 
 def test_localhost_pod_profile(played_localhost):
     """The localhost pod's filter is exactly deploy/seccomp/moscow-time.json's allow-list, default ERRNO."""
-    p = require(played_localhost)
+    p = played_localhost.require()
     seccomp = p.container(0).oci_config()["linux"]["seccomp"]
     assert allowed(seccomp) == allowed(load())
     assert seccomp["defaultAction"] == "SCMP_ACT_ERRNO"
 
 
 def test_localhost_pod_hardened(played_localhost):
-    p = require(played_localhost)
+    p = played_localhost.require()
     assert hardening(p.container(0)) == []
 
 
 def test_localhost_pod_answers(played_localhost):
-    p = require(played_localhost)
+    p = played_localhost.require()
     assert [in_pod(p.container(0), path) for path in ("/healthz", "/readyz", "/api/time")] == [200] * 3
 
 

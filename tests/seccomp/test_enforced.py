@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import http, project
+from harness.engine import StartFailed
 from harness.report import info
 from harness.seccomp import ENGINE_DEFAULT, allowed, load
 
@@ -23,8 +24,7 @@ def enforced(engine, scratch_image, shared_containers):
 
 def test_enforced_starts(enforced):
     """The scratch image starts hardened under the profile and answers /healthz."""
-    if enforced.error:
-        raise enforced.error
+    enforced.raise_error()
 
 
 def test_enforced_filter(enforced):
@@ -50,7 +50,10 @@ def test_enforced_healthcheck(enforced):
 
 def test_enforced_stops(engine, scratch_image, containers):
     """SIGTERM under the profile: exit 0 within 2 s (the shutdown path under the filter)."""
-    ms, code = containers(engine, scratch_image, prefix="mt-seccomp-test", seccomp=True).stop()
+    try:
+        ms, code = containers(engine, scratch_image, prefix="mt-seccomp-test", seccomp=True).stop()
+    except StartFailed:
+        pytest.skip("it did not start (test_enforced_starts fails with the reason)")
     info(f"stop under the profile: {ms} ms")
     assert (code, ms < 2000) == (0, True), f"exit code {code} after {ms} ms"
 
@@ -60,11 +63,7 @@ def busybox(engine, image: str, profile, *args: str):
     return engine.run_once(
         image,
         *args,
-        options=(
-            *engine.run_flags(seccomp=profile),
-            f"--volume={BUSYBOX}:/busybox:ro",
-            "--entrypoint=/busybox",
-        ),
+        options=(*engine.run_flags(seccomp=profile), f"--volume={BUSYBOX}:/busybox:ro", "--entrypoint=/busybox"),
     )
 
 
