@@ -107,7 +107,9 @@ pullable() {
         out=$(grep . <<<"$out" | tail -n 1)
         out=${out#Error: }
         # "pinging container registry HOST: Get ...: dial tcp: lookup HOST ...: no such host"
-        if [[ $out =~ pinging\ container\ registry\ ([^:]+):.*:\ ([^:]+)$ ]]; then
+        # Docker: "... error pinging v2 registry: Get "https://HOST/v2/": dial tcp: ...: no such host"
+        if [[ $out =~ pinging\ container\ registry\ ([^:]+):.*:\ ([^:]+)$ ||
+            $out =~ pinging\ v2\ registry:\ Get\ \"https://([^/]+)/.*:\ ([^:]+)$ ]]; then
             out="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"
         fi
         why=$out
