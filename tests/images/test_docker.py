@@ -112,7 +112,7 @@ def test_mutant_failing_healthcheck_fails_healthy(tmp_path, host_arch, image_rep
         'HEALTHCHECK --interval=1s --timeout=1s --retries=2 CMD ["/usr/local/bin/moscow-time", "no-such-command"]\n'
     )
     ref = f"{MUTANT_REPO}:healthcheck"
-    docker("build", "-q", "-t", ref, tmp_path)
+    docker("build", "-q", "-f", tmp_path / "Containerfile", "-t", ref, tmp_path)
     try:
         with pytest.raises(AssertionError, match="unhealthy"):
             check_healthy(containers(docker, ref, prefix="mt-docker-mutant"), timeout=30)
