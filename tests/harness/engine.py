@@ -55,6 +55,14 @@ class Engine:
     def __repr__(self) -> str:
         return self.name
 
+    # One engine is one name: pytest groups a module's checks by it and sets
+    # up a module's fixtures (a played pod, a running container) once.
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Engine) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
     def __call__(self, *args: str | Path, **kwargs):
         """Runs `ENGINE ARGS...` (see shell.run for the keywords)."""
         return run([self.cli, *args], **kwargs)
@@ -138,7 +146,10 @@ class Engine:
         container = Container(self, name)
         try:
             self(*argv, timeout=120)
-            container.addr = self.out("port", name, "8080").splitlines()[0].replace("0.0.0.0", "127.0.0.1")
+            ports = self.out("port", name, "8080").splitlines()
+            if not ports:
+                raise StartFailed(f"no published port: it exited at once; logs:\n{container.logs()}")
+            container.addr = ports[0].replace("0.0.0.0", "127.0.0.1")
             if not http.wait_for(container.addr, "/healthz", wait):
                 raise StartFailed(f"no answer on {container.addr}/healthz within {wait} s; logs:\n{container.logs()}")
         except CommandFailed as e:

@@ -46,21 +46,12 @@ def test_manifest_platforms(variant_target, request):
 
 def test_structure(image, target):
     """container-structure-test: entrypoint, port 8080, labels, files present and absent."""
+    structure = HERE / "structure"
     done = run(
-        [
-            "container-structure-test",
-            "test",
-            "--driver",
-            "tar",
-            "--image",
-            image.unpacked.tar,
-            "--config",
-            HERE / "structure/common.yaml",
-            "--config",
-            HERE / f"structure/{target.variant}.yaml",
-        ],
+        ["container-structure-test", "test", "--driver", "tar", "--image", image.unpacked.tar,
+         "--config", structure / "common.yaml", "--config", structure / f"{target.variant}.yaml"],
         check=False,
-    )
+    )  # fmt: skip
     failed = [
         line for line in done.stdout.splitlines() if line.startswith(("--- FAIL", "Error", "Passes:", "Failures:"))
     ]

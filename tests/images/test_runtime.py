@@ -82,5 +82,5 @@ def test_stops_fast(target, uid, image, host_arch, containers):
     except StartFailed:
         pytest.skip("it did not start (test_starts_hardened fails with the reason)")
     ms, code = c.stop()
-    info(f"{target.id}: stop took {ms} ms, exit code {code}")
+    info(f"{target.id} as uid {uid}: stop took {ms} ms, exit code {code}")
     assert code == 0 and ms < 2000, f"stopped in {ms} ms, exit code {code}"

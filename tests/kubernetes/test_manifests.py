@@ -145,27 +145,18 @@ def test_beyond_restricted(objects):
     """65532:65532, no capabilities at all, read-only root, no token, no
     volumes, and the namespace enforces restricted."""
     spec = kube.pod_spec(objects)
-    ctx = spec["containers"][0]["securityContext"]
-    got = {
-        "runAsUser:runAsGroup": f"{spec['securityContext']['runAsUser']}:{spec['securityContext']['runAsGroup']}",
-        "capabilities.add": ctx.get("capabilities", {}).get("add"),
-        "readOnlyRootFilesystem": ctx.get("readOnlyRootFilesystem"),
-        "automountServiceAccountToken": spec.get("automountServiceAccountToken"),
-        "enableServiceLinks": spec.get("enableServiceLinks"),
-        "volumes": spec.get("volumes"),
-        "namespace enforces": kube.kind(objects, "Namespace")["metadata"]["labels"].get(
-            "pod-security.kubernetes.io/enforce"
-        ),
+    ctx, pod_ctx = spec["containers"][0]["securityContext"], spec["securityContext"]
+    namespace = kube.kind(objects, "Namespace")["metadata"]["labels"]
+    got_want = {
+        "runAsUser:runAsGroup": (f"{pod_ctx['runAsUser']}:{pod_ctx['runAsGroup']}", "65532:65532"),
+        "capabilities.add": (ctx.get("capabilities", {}).get("add"), None),
+        "readOnlyRootFilesystem": (ctx.get("readOnlyRootFilesystem"), True),
+        "automountServiceAccountToken": (spec.get("automountServiceAccountToken"), False),
+        "enableServiceLinks": (spec.get("enableServiceLinks"), False),
+        "volumes": (spec.get("volumes"), None),
+        "namespace enforces": (namespace.get("pod-security.kubernetes.io/enforce"), "restricted"),
     }
-    assert got == {
-        "runAsUser:runAsGroup": "65532:65532",
-        "capabilities.add": None,
-        "readOnlyRootFilesystem": True,
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "volumes": None,
-        "namespace enforces": "restricted",
-    }
+    assert {k: got for k, (got, want) in got_want.items() if got != want} == {}
 
 
 def test_spread(objects):

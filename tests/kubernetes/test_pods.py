@@ -42,8 +42,8 @@ def podman_only(engine):
 class Played:
     """The Deployment (default or localhost) played under a name prefix of this run."""
 
-    def __init__(self, engine, image: str, flavour: str, folder):
-        self.engine, self.prefix = engine, f"mt-k8s-{flavour}-{os.getpid()}-"
+    def __init__(self, engine, image: str, flavour: str, folder, name: str = ""):
+        self.engine, self.prefix = engine, f"mt-k8s-{name or flavour}-{os.getpid()}-"
         name, tag = image.rsplit(":", 1)
         extra = f"namePrefix: {self.prefix}\nimages:\n  - name: registry.example.com/team/moscow-time\n"
         extra += f"    newName: {name}\n    newTag: {tag}\n{STRIP_PORTS}"
@@ -178,7 +178,7 @@ def test_localhost_pod_answers(played_localhost):
 @pytest.fixture
 def own_play(engine, scratch_image, tmp_path):
     """A Deployment played for one check alone (it stops or removes it)."""
-    p = Played(engine, scratch_image, "own", tmp_path)
+    p = Played(engine, scratch_image, "default", tmp_path, name="own")
     p.play()
     yield p
     engine("kube", "down", p.yaml, check=False)
