@@ -1,7 +1,8 @@
 # Shared by the shell scripts (scripts/, stand-ins/build.sh, bench/images.sh,
 # deploy/seccomp/generate.sh, publish/) and read by the checks in tests/
-# (tests/harness): the bases and their labels, the version, the hardening
-# flags, starting a container, and unpacking an image as a registry sees it.
+# (tests/harness): the engine (podman or docker) and its CLI, the bases and
+# their labels, the version, the hardening flags, starting a container, and
+# unpacking an image as a registry sees it.
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
