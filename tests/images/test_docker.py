@@ -18,7 +18,7 @@ import shutil
 import pytest
 
 from harness import project
-from harness.engine import Engine
+from harness.engine import Containers, Engine
 from harness.image import Unpacked
 from harness.report import info
 
@@ -69,18 +69,20 @@ def test_same_binary_as_podman(target, image, podman, tmp_path):
     )
 
 
-@pytest.fixture(scope="module")
-def on_schedule(shared_containers, host_arch, image_repo, request):
+@pytest.fixture(scope="session")
+def on_schedule(host_arch, image_repo, request):
     """The three host-architecture images started at once with the image's
     HEALTHCHECK schedule (--health-interval=0s: the image's), so its first
-    run, 30 s on, is waited for once."""
-    docker = Engine("docker")
+    run, 30 s on, is waited for once. Session scope: pytest interleaves this
+    module with the others per target, which would restart module fixtures."""
+    docker, made = Engine("docker"), Containers()
     variants = request.config.getoption("--variants").replace(",", " ").split()
-    return {
-        v: shared_containers(docker, f"{image_repo}:{v}-{host_arch}", prefix="mt-docker-health",
+    yield {
+        v: made.start_shared(docker, f"{image_repo}:{v}-{host_arch}", prefix="mt-docker-health",
                              options=("--health-interval=0s",))
         for v in variants
     }  # fmt: skip
+    made.remove()
 
 
 def test_healthy_on_image_schedule(variant_target, on_schedule):
