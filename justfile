@@ -81,8 +81,7 @@ test-browser: _browser build
 
 # build the images and prove every practice they claim (SLOW=0: without the layer-cache and clean builds)
 [group('check')]
-test-images CHECK="": _tools _engine (_need "curl file binutils") images (_pytest CHECK "tests/images/test_image.py" \
-    "tests/images/test_runtime.py" "tests/images/test_build.py")
+test-images CHECK="": _tools _engine (_need "curl file binutils") images (_pytest CHECK "tests/images/test_image.py" "tests/images/test_runtime.py" "tests/images/test_build.py")
 
 # the image checks and their mutants under Docker, on the six images Docker builds; its binary is podman's, byte for byte (docs/docker.md)
 [group('check')]
@@ -117,8 +116,7 @@ test-seccomp CHECK="": _tools _podman (_need "strace curl jq busybox-static") (i
 
 # check the Kubernetes manifests agree with the code and run their pods with podman (`just lint` checks the files)
 [group('check')]
-test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratch") (_pytest CHECK "tests/kubernetes/test_drift.py" \
-    "tests/kubernetes/test_pods.py")
+test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratch") (_pytest CHECK "tests/kubernetes/test_drift.py" "tests/kubernetes/test_pods.py")
 
 # measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
 [group('build')]
