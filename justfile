@@ -20,24 +20,25 @@ default:
 build: (_need "cargo")
     musl/build.sh --bin {{ bin }}
 
-# build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch; BASES=upstream|stand-in forces the bases
+# build one image for each of ARCHS (default "amd64 arm64"): alpine, distroless or scratch; BASES=upstream|stand-in forces the bases; ENGINE=podman|docker
 [group('build')]
 [no-exit-message]
-image VARIANT: _podman
+image VARIANT: _engine
     scripts/build-image.sh {{ VARIANT }}
 
 # build all three images for amd64 and arm64 (ARCHS=amd64 just images: one architecture)
 [group('build')]
 images: (image "alpine") (image "distroless") (image "scratch")
 
-# run one image in the foreground on 127.0.0.1:8080, hardened as in production
+# run one image in the foreground on 127.0.0.1:8080, hardened as in production (ENGINE=podman|docker)
 [group('run')]
-run VARIANT="scratch": _podman
+[no-exit-message]
+run VARIANT="scratch": _engine
     #!/usr/bin/env bash
     set -euo pipefail
-    source scripts/lib.sh # hardening_flags, seccomp_profile
+    source scripts/lib.sh # engine, hardening_flags, seccomp_profile
     set -x
-    podman run --rm -it --pull=never "${hardening_flags[@]}" --security-opt="seccomp=$seccomp_profile" \
+    engine run --rm -it --pull=never "${hardening_flags[@]}" --security-opt="seccomp=$seccomp_profile" \
         -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
 # rustfmt, clippy, shellcheck, ruff; the files' checks: Containerfiles (hadolint, checkov), Kubernetes manifests, runtime deps, checks the docs cite; the docs' links and tables
@@ -56,7 +57,7 @@ lint: _tools (_need "cargo rustfmt clippy")
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
-test: lint test-rust build test-browser test-images test-bases test-mutants test-seccomp test-kubernetes test-publish test-sbom
+test: lint test-rust build test-browser test-images test-docker test-bases test-mutants test-seccomp test-kubernetes test-publish test-sbom
 
 # unit and integration tests of the server
 [group('check')]
@@ -81,7 +82,16 @@ test-browser: _browser build
 
 # build the images and prove every practice they claim (SLOW=0: without the layer-cache and clean builds)
 [group('check')]
-test-images CHECK="": _tools _podman (_need "curl file binutils") images (_pytest CHECK "tests/images/test_image.py" "tests/images/test_runtime.py" "tests/images/test_build.py")
+test-images CHECK="": _tools _engine (_need "curl file binutils") images (_pytest CHECK "tests/images/test_image.py" "tests/images/test_runtime.py" "tests/images/test_build.py")
+
+# the image checks and their mutants under Docker, on the six images Docker builds; its binary is podman's, byte for byte (docs/docker.md)
+[group('check')]
+[no-exit-message]
+test-docker CHECK="not test_reproducible": _tools (_need "docker curl file binutils")
+    ENGINE=docker scripts/engine.sh --check
+    ENGINE=docker {{ just_executable() }} images
+    ENGINE=docker {{ just_executable() }} _pytest {{ quote(CHECK) }} tests/images/test_image.py tests/images/test_runtime.py \
+        tests/images/test_build.py tests/images/test_docker.py tests/mutants
 
 # the choice of bases (forced, automatic, no registry) by the images' labels, and `just doctor`
 [group('check')]
@@ -114,7 +124,7 @@ test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratc
 seccomp: _podman (image "scratch")
     deploy/seccomp/generate.sh
 
-# table (docs/results/sizes.md) and chart (media/sizes.svg) of the image sizes
+# table (docs/results/sizes.md) and chart (media/sizes.svg) of the image sizes (ENGINE=podman|docker)
 [group('report')]
 sizes: _tools images
     scripts/sizes.sh
@@ -137,6 +147,7 @@ bench-images: _podman
 [group('ship')]
 [no-exit-message]
 publish: _podman
+    @[[ ${ENGINE:-podman} == podman ]] || { echo "error: just publish pushes podman's manifest lists and signs them with podman; ENGINE=${ENGINE} cannot (Docker 20.10 makes no local manifest list): build and publish with podman" >&2; exit 1; }
     @publish/publish.sh
 
 # SPDX and CycloneDX JSON SBOMs of the six images into target/sbom/ (SBOM_DIR)
@@ -186,6 +197,11 @@ _browser:
     fi
 
 _podman: (_need "podman runc/crun")
+
+# the engine ENGINE names (scripts/lib.sh), or one line saying what is missing
+[no-exit-message]
+_engine:
+    @scripts/engine.sh --check
 
 # pytest on PATHS, or only the checks CHECK names (`just test-images CHECK=...`): node IDs
 # (tests/...py::name[ID]) or a -k expression (tests/README.md)

@@ -11,6 +11,8 @@
 # invalidates every layer from the manifests on. The user's images and cache
 # are left alone, and the layers these builds made are removed at the end.
 # Cold builds download the crates, so they include that fetch.
+# ENGINE=docker measures Docker's BuildKit the same way; its build cache
+# keeps the layers (`docker builder prune` frees them).
 #
 # The table goes to stdout and to docs/results/bench-images.md (RESULTS), the
 # one source of these figures for the docs.
@@ -33,9 +35,11 @@ for v in alpine distroless scratch; do
 done
 cleanup() {
     local tag
-    for v in alpine distroless scratch; do podman manifest rm "localhost/moscow-time-bench:$v-multiarch" >/dev/null 2>&1; done
-    for tag in "${tags[@]}"; do podman rmi -f "$tag" >/dev/null 2>&1; done
-    remove_new_layers "$work"/*.log
+    if [[ $ENGINE == podman ]]; then
+        for v in alpine distroless scratch; do podman manifest rm "localhost/moscow-time-bench:$v-multiarch" >/dev/null 2>&1; done
+    fi
+    for tag in "${tags[@]}"; do engine rmi -f "$tag" >/dev/null 2>&1; done
+    [[ $ENGINE == docker ]] || remove_new_layers "$work"/*.log
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -94,7 +98,7 @@ table() {
     echo "| after a change to src/ only | $(secs "$m_src") | $(ratio "$m_src" "$m_one") | ≤ 0.40× | $(goal "$m_src" "$m_one" 0.4) |"
     echo "| nothing changed | $(secs "$m_noop") | $(ratio "$m_noop" "$m_one") | | |"
     echo
-    echo "Medians of $rounds rounds; $(nproc) cores; builder $(label localhost/moscow-time-bench:scratch "$builder_label")" \
+    echo "$ENGINE; medians of $rounds rounds; $(nproc) cores; builder $(label localhost/moscow-time-bench:scratch "$builder_label")" \
         "($(label localhost/moscow-time-bench:scratch "$bases_label"))." \
         "Goals are informational: a MISS does not fail the bench."
 }

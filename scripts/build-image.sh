@@ -4,15 +4,21 @@
 # and, when ARCHS holds both, (re)creates the manifest list
 # localhost/moscow-time:VARIANT-multiarch of the two (for publishing).
 #
-#   scripts/build-image.sh VARIANT [extra podman build options...]
+#   scripts/build-image.sh VARIANT [extra build options...]
 #   ARCHS="amd64 arm64" (default) or one of them
+#   ENGINE=podman (default if installed) or docker (scripts/lib.sh)
 #
-# The build stage runs on the build machine's platform (BUILDPLATFORM, which
-# buildah 1.28 does not set, so it is passed) and cross-compiles; only the
+# The build stage runs on the build machine's platform (BUILDPLATFORM, passed:
+# buildah 1.28 does not set it, and Docker 20.10's BuildKit leaves the global
+# `ARG BUILDPLATFORM` that buildah needs empty) and cross-compiles; only the
 # runtime stage is of the target architecture.
+# Docker builds with BuildKit, one --platform build per architecture (Debian
+# 12 has no buildx), and makes no manifest list: `docker manifest` only
+# works against a registry, so publishing stays podman's (just publish).
 # Labels come from the checkout: version from Cargo.toml, revision from HEAD,
-# created from HEAD's commit time, which also stamps every file and the image
-# (--timestamp) so two clean builds of one commit give the same layers. The
+# created from HEAD's commit time, which podman also stamps on every file and
+# the image (--timestamp) so two clean builds of one commit give the same
+# layers; Docker 20.10 has no such option (docs/docker.md). The
 # layer cache ignores --timestamp: a layer reused from an older commit keeps
 # that commit's file times, so build a release with `--no-cache` from a clean
 # commit (a dirty tree is labelled with HEAD all the same).
@@ -35,10 +41,11 @@
 # appended) are for tests.
 set -euo pipefail
 
-variant=${1:?usage: $0 alpine|distroless|scratch [podman build options...]}
+variant=${1:?usage: $0 alpine|distroless|scratch [build options...]}
 shift
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
+need_engine
 case $variant in
 alpine) runtime_var=ALPINE_IMAGE ;;
 distroless) runtime_var=DISTROLESS_IMAGE ;;
@@ -76,7 +83,7 @@ tag=${TAG:-localhost/moscow-time:$variant}
 
 # local_id IMAGE ARCH: the ID of IMAGE if it is here for ARCH, else nothing.
 local_id() {
-    podman image inspect --format '{{.Id}} {{.Architecture}}' "$1" 2>/dev/null | awk -v a="$2" '$2 == a { print $1; exit }'
+    engine image inspect --format '{{.Id}} {{.Architecture}}' "$1" 2>/dev/null | awk -v a="$2" '$2 == a { print $1; exit }'
 }
 
 # short IMAGE: IMAGE without its digest, for messages.
@@ -86,13 +93,13 @@ short() { echo "${1%@sha256:*}"; }
 # seconds; if not, sets why to the reason in a few words.
 pullable() {
     local out ref=$1 name
-    # podman manifest inspect refuses NAME:TAG@DIGEST; the digest decides.
+    # manifest inspect refuses NAME:TAG@DIGEST; the digest decides.
     if [[ $ref == *@* ]]; then
         name=${ref%@*}
         [[ ${name##*/} == *:* ]] && name=${name%:*}
         ref=$name@${1#*@}
     fi
-    if out=$(timeout "$probe_timeout" podman manifest inspect "$ref" 2>&1 >/dev/null); then
+    if out=$(timeout "$probe_timeout" "$engine_cli" manifest inspect "$ref" 2>&1 >/dev/null); then
         return 0
     elif (($? == 124)); then
         why="no answer from ${1%%/*} within $probe_timeout s"
@@ -100,7 +107,9 @@ pullable() {
         out=$(grep . <<<"$out" | tail -n 1)
         out=${out#Error: }
         # "pinging container registry HOST: Get ...: dial tcp: lookup HOST ...: no such host"
-        if [[ $out =~ pinging\ container\ registry\ ([^:]+):.*:\ ([^:]+)$ ]]; then
+        # Docker: "... error pinging v2 registry: Get "https://HOST/v2/": dial tcp: ...: no such host"
+        if [[ $out =~ pinging\ container\ registry\ ([^:]+):.*:\ ([^:]+)$ ||
+            $out =~ pinging\ v2\ registry:\ Get\ \"https://([^/]+)/.*:\ ([^:]+)$ ]]; then
             out="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"
         fi
         why=$out
@@ -175,19 +184,21 @@ if ((${#stand_ins[@]})); then
 fi
 
 # image_id IMAGE ARCH: the local ID of IMAGE for ARCH, pulled first if need be.
-# Bases are passed by ID: by name, podman 4.3 does not find a local arm64
+# podman is given bases by ID: by name, podman 4.3 does not find a local arm64
 # image for a later stage ("image not known"), and with --platform it tries
-# to pull a local image again under --pull=missing.
+# to pull a local image again under --pull=missing. BuildKit takes names only
+# (and uses the local image when its architecture is the one built), so
+# Docker gets IMAGE itself.
 image_id() {
     local id out
     id=$(local_id "$1" "$2")
     if [[ -z $id ]]; then
-        out=$(podman pull --quiet --platform "linux/$2" "$1" 2>&1) ||
+        out=$(engine pull --quiet --platform "linux/$2" "$1" 2>&1) ||
             { echo "error: cannot pull $(short "$1") for linux/$2: $(grep . <<<"$out" | tail -n 1)" >&2; exit 1; }
         id=$(local_id "$1" "$2")
         [[ -n $id ]] || { echo "error: $(short "$1") has no linux/$2 image" >&2; exit 1; }
     fi
-    echo "$id"
+    if [[ $ENGINE == docker ]]; then echo "$1"; else echo "$id"; fi
 }
 
 version=$(project_version)
@@ -195,13 +206,19 @@ revision=$(git -C "$root" rev-parse HEAD)
 created=$(git -C "$root" log -1 --format=%cI)
 epoch=$(git -C "$root" log -1 --format=%ct)
 
-args=(
-    --format docker # podman drops HEALTHCHECK from OCI images
-    --layers
-    --timestamp "$epoch"
-    --identity-label=false
-    --pull=never # every base is here by now (image_id)
-)
+if [[ $ENGINE == podman ]]; then
+    args=(
+        --format docker # podman drops HEALTHCHECK from OCI images
+        --layers
+        --timestamp "$epoch"
+        --identity-label=false
+        --pull=never # every base is here by now (image_id)
+    )
+else
+    # dockerd.sh's daemon gives containers no route out (--iptables=false);
+    # the build stage fetches crates, so its RUN steps use the host's network.
+    args=(--network=host)
+fi
 # The Containerfiles label from these ARGs, but buildah 1.28 keys its layer
 # cache on the unexpanded LABEL line and reuses it after a new commit, keeping
 # the old values. --label appends a LABEL step with the literal values, which
@@ -229,17 +246,17 @@ for arch in "${archs[@]}"; do
     echo "$variant-$arch: $what" >&2
     (
         set -x
-        podman build "${args[@]}" "${platform_args[@]}" "$@" \
+        engine build "${args[@]}" "${platform_args[@]}" "$@" \
             -f "$containerfile" \
             -t "$tag-$arch" \
             "${CONTEXT:-$root}"
     )
     if [[ $arch == "$build_arch" ]]; then
-        podman tag "$tag-$arch" "$tag"
+        engine tag "$tag-$arch" "$tag"
     fi
 done
 
-if [[ " ${archs[*]} " == *" amd64 "* && " ${archs[*]} " == *" arm64 "* ]]; then
+if [[ $ENGINE == podman && " ${archs[*]} " == *" amd64 "* && " ${archs[*]} " == *" arm64 "* ]]; then
     podman manifest rm "$tag-multiarch" >/dev/null 2>&1 || true
     podman manifest create "$tag-multiarch" >/dev/null
     for arch in amd64 arm64; do

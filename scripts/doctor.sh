@@ -21,6 +21,7 @@ host_target=$(uname -m)-unknown-linux-musl
 prerequisites=(
     "podman|test|apt-get install podman|dnf install podman|builds and runs the images"
     "runc/crun|test|apt-get install runc|dnf install crun|podman's container runtime"
+    "docker|test|apt-get install docker.io (Engine and a BuildKit CLI; scripts/dockerd.sh starts it)|dnf install moby-engine|builds and runs the images with ENGINE=docker (just test-docker)"
     "just|test|pip install rust-just, or cargo install just|dnf install just|the recipes"
     "cargo|test|rustup (https://rustup.rs); Debian 12: apt-get install rustc-web cargo-web|dnf install rust cargo|the server and its tests"
     "rustfmt|test|rustup component add rustfmt|dnf install rustfmt|just lint"
@@ -63,6 +64,8 @@ first_line() {
 version() {
     case $1 in
     runc/crun) first_line runc --version || first_line crun --version ;;
+    # The Engine, which the checks start with scripts/dockerd.sh if none runs.
+    docker) command -v dockerd >/dev/null && first_line dockerd --version ;;
     cargo) first_line cargo --version && command -v rustc >/dev/null ;;
     rustfmt) first_line cargo fmt --version ;;
     clippy) first_line cargo clippy --version ;;

@@ -1,7 +1,8 @@
 # Shared by the shell scripts (scripts/, stand-ins/build.sh, bench/images.sh,
 # deploy/seccomp/generate.sh, publish/) and read by the checks in tests/
-# (tests/harness): the bases and their labels, the version, the hardening
-# flags, starting a container, and unpacking an image as a registry sees it.
+# (tests/harness): the engine (podman or docker) and its CLI, the bases and
+# their labels, the version, the hardening flags, starting a container, and
+# unpacking an image as a registry sees it.
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,13 +11,71 @@ repo=${IMAGE_REPO:-localhost/moscow-time}
 binary_path=usr/local/bin/moscow-time
 seccomp_profile=$root/deploy/seccomp/moscow-time.json
 
+# The engine: ENGINE=podman or docker; unset, podman if it is installed, else
+# docker. Every image command goes through `engine` (below), so the scripts
+# are the same for both; what differs is in the few `if docker` places.
+# Docker: the client is DOCKER if set, else the first `docker` on PATH that
+# can build with BuildKit (a 20.10 CLI, or 23+ with the buildx plugin, which
+# 23+ needs for BuildKit), else /usr/bin/docker; the daemon is DOCKER_HOST's,
+# else scripts/dockerd.sh's if it runs, else the default socket.
+dockerd_run=/run/moscow-time-docker
+dockerd_socket=$dockerd_run/docker.sock
+if [[ -z ${ENGINE:-} ]]; then
+    if command -v podman >/dev/null; then ENGINE=podman; elif command -v docker >/dev/null; then ENGINE=docker; else ENGINE=podman; fi
+fi
+case $ENGINE in
+podman | docker) ;;
+*) echo "error: ENGINE=$ENGINE: expected podman or docker" >&2; exit 2 ;;
+esac
+export ENGINE
+
+# buildkit_client DOCKER: DOCKER is a CLI that builds with BuildKit.
+buildkit_client() {
+    local version
+    version=$("$1" --version 2>/dev/null) || return 1
+    [[ $version =~ version\ ([0-9]+)\. ]] || return 1
+    ((BASH_REMATCH[1] < 23)) || "$1" buildx version >/dev/null 2>&1
+}
+docker_cli=${DOCKER:-}
+if [[ -z $docker_cli ]]; then
+    for candidate in $(type -P -a docker) /usr/bin/docker; do
+        if buildkit_client "$candidate"; then docker_cli=$candidate; break; fi
+    done
+fi
+docker_cli=${docker_cli:-docker}
+if [[ -z ${DOCKER_HOST:-} && -S $dockerd_socket ]]; then export DOCKER_HOST=unix://$dockerd_socket; fi
+export DOCKER_BUILDKIT=1
+
+engine_cli=$([[ $ENGINE == docker ]] && echo "$docker_cli" || echo podman)
+
+# engine ARGS...: the chosen engine's CLI.
+engine() { "$engine_cli" "$@"; }
+
+# need_engine: nothing if the engine is here and answers, else one line saying
+# how to get it, and exit 1.
+need_engine() {
+    local out
+    if [[ $ENGINE == podman ]]; then
+        command -v podman >/dev/null && return
+        echo "error: ENGINE=podman but podman is not installed (Debian/Ubuntu: apt-get install podman, Fedora: dnf install podman), or use ENGINE=docker" >&2
+        exit 1
+    fi
+    if ! buildkit_client "$docker_cli"; then
+        echo "error: ENGINE=docker needs a docker CLI that builds with BuildKit ($docker_cli is not one: Docker 23+ needs the buildx plugin); set DOCKER=/path/to/docker or install docker.io (Debian/Ubuntu) or docker-buildx" >&2
+        exit 1
+    fi
+    out=$(timeout 10 "$docker_cli" version --format '{{.Server.Version}}' 2>&1) && return
+    echo "error: ENGINE=docker: no Docker daemon answers (${DOCKER_HOST:-the default socket}: $(tail -n 1 <<<"$out")); start one (scripts/dockerd.sh start, as root)" >&2
+    exit 1
+}
+
 # The hardening every container of the image runs with, defined here only
 # (`just run`, start_container below, the checks via tests/harness): read-only
 # root, no capabilities, no privilege gain. podman would also mount writable
 # tmpfs on /tmp, /var/tmp and /run of a read-only container; nothing is
-# written, so none. ENGINE: podman (default) or docker.
+# written, so none.
 hardening_flags=(--read-only --cap-drop=all --security-opt=no-new-privileges)
-[[ ${ENGINE:-podman} != podman ]] || hardening_flags+=(--read-only-tmpfs=false)
+[[ $ENGINE != podman ]] || hardening_flags+=(--read-only-tmpfs=false)
 
 # project_version: the package version in Cargo.toml.
 project_version() {
@@ -30,9 +89,9 @@ project_version() {
 start_container() {
     local name=$1 image=$2
     shift 2
-    podman run -d --pull=never --name "$name" -p 127.0.0.1::8080 "${hardening_flags[@]}" "$@" "$image" >/dev/null &&
-        addr=$(podman port "$name" 8080) || return 1
-    wait_for "http://$addr/healthz" || { podman logs "$name" >&2; return 1; }
+    engine run -d --pull=never --name "$name" -p 127.0.0.1::8080 "${hardening_flags[@]}" "$@" "$image" >/dev/null &&
+        addr=$(engine port "$name" 8080 | head -n 1) || return 1
+    wait_for "http://$addr/healthz" || { engine logs "$name" >&2; return 1; }
 }
 
 # wait_for URL: until URL answers, 5 s at most; else one line on stderr, status 1.
@@ -63,7 +122,7 @@ base_label=org.opencontainers.image.base.name
 
 # label IMAGE KEY: the value of label KEY of the local IMAGE; empty if none.
 label() {
-    podman image inspect "$1" 2>/dev/null | jq -r --arg k "$2" '.[0].Labels[$k] // empty'
+    engine image inspect "$1" 2>/dev/null | jq -r --arg k "$2" '.[0].Config.Labels[$k] // empty'
 }
 
 # base_image VARIANT-ARCH: the runtime stage's base that build.sh used for
@@ -90,19 +149,24 @@ added_layers() {
         wc -l <<<"$image_layers"
         return
     fi
-    base_layers=$(podman image inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "$base" | grep .) ||
+    base_layers=$(engine image inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "$base" | grep .) ||
         { echo "base image $base not found" >&2; return 1; }
     [[ $(head -n "$(wc -l <<<"$base_layers")" <<<"$image_layers") == "$base_layers" ]] ||
         { echo "the image does not start with the layers of $base" >&2; return 1; }
     echo $(($(wc -l <<<"$image_layers") - $(wc -l <<<"$base_layers")))
 }
 
-# unpack IMAGE DIR: `podman save` IMAGE as a docker-archive to DIR.tar and
-# unpack it into DIR (manifest.json, the config and one tar per layer).
+# unpack IMAGE DIR: save IMAGE as a docker-archive to DIR.tar (Docker's only
+# format) and unpack it into DIR (manifest.json, the config and one tar per
+# layer).
 unpack() {
     rm -rf "$2" "$2.tar"
     mkdir -p "$2"
-    podman save --quiet --format docker-archive -o "$2.tar" "$1" && tar -xf "$2.tar" -C "$2"
+    if [[ $ENGINE == docker ]]; then
+        engine save -o "$2.tar" "$1"
+    else
+        podman save --quiet --format docker-archive -o "$2.tar" "$1"
+    fi && tar -xf "$2.tar" -C "$2"
 }
 
 # layers DIR: the layer tars of an unpacked image, base first, one per line.

@@ -4,8 +4,9 @@
 # the one source of every size the docs show. Uncompressed is the sum of the
 # layer tars; compressed is what a pull transfers (each layer tar through
 # `gzip -n`, summed); "over base" is what the runtime stage adds beyond the
-# binary itself. Both architectures (ARCHS, default "amd64 arm64"). Reference
-# rows: the original lab's Python images.
+# binary itself. Both architectures (ARCHS, default "amd64 arm64"), of
+# ENGINE's images (podman or docker, scripts/lib.sh). Reference rows: the
+# original lab's Python images.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"

@@ -20,7 +20,9 @@
 #
 # Idempotent: an image is rebuilt only when its inputs (the files in
 # stand-ins/ and musl/self-contained.sh) change; FORCE=1 rebuilds anyway.
-# Downloads are cached in stand-ins/work/ (gitignored). Needs root, podman,
+# Built by the chosen ENGINE (podman or docker, scripts/lib.sh) from the same
+# files; the rootfs tarballs are made once for both.
+# Downloads are cached in stand-ins/work/ (gitignored). Needs root, the engine,
 # debootstrap, dpkg-deb and a Debian 12 apt with the arm64 architecture
 # (dpkg --add-architecture arm64; apt-get update); says so in one line
 # otherwise. All images get a fixed creation time (reproducibility).
@@ -62,8 +64,8 @@ key=$(find "$assets" musl/self-contained.sh -maxdepth 1 -type f -print0 | sort -
 # prerequisites: one line for each thing missing to build a stand-in (from
 # `just doctor`'s table), then exit 1. Only called when one has to be built.
 prerequisites() {
-    scripts/doctor.sh --need root podman debootstrap dpkg-deb apt-bookworm-arm64 || {
-        echo "error: so the stand-in bases cannot be built here; let podman pull the pinned bases or name your own (README \"Offline and mirror builds\")" >&2
+    scripts/doctor.sh --need root "$ENGINE" debootstrap dpkg-deb apt-bookworm-arm64 || {
+        echo "error: so the stand-in bases cannot be built here; let $ENGINE pull the pinned bases or name your own (README \"Offline and mirror builds\")" >&2
         exit 1
     }
 }
@@ -71,19 +73,23 @@ prerequisites() {
 # up_to_date TAG: the image exists and was built from the current inputs.
 up_to_date() {
     [[ ${FORCE:-0} != 1 ]] &&
-        [[ $(podman image inspect --format "{{ index .Labels \"$stand_in_key_label\" }}" "$1" 2>/dev/null) == "$key" ]]
+        [[ $(engine image inspect --format "{{ index .Config.Labels \"$stand_in_key_label\" }}" "$1" 2>/dev/null) == "$key" ]]
 }
 
-# build TAG CONTAINERFILE CONTEXT [PODMAN-BUILD-ARGS...]: build with a fixed
-# timestamp, then drop the image the tag pointed to before.
+# build TAG CONTAINERFILE CONTEXT [BUILD-ARGS...]: build (podman: with a fixed
+# timestamp; Docker 20.10 has no such option), then drop the image the tag
+# pointed to before.
 build() {
-    local tag=$1 file=$2 context=$3 old
+    local tag=$1 file=$2 context=$3 old engine_args=()
     shift 3
-    old=$(podman image inspect --format '{{ .Id }}' "$tag" 2>/dev/null || true)
-    podman build --pull=never --timestamp "$epoch" --identity-label=false \
+    if [[ $ENGINE == podman ]]; then
+        engine_args=(--pull=never --timestamp "$epoch" --identity-label=false)
+    fi
+    old=$(engine image inspect --format '{{ .Id }}' "$tag" 2>/dev/null || true)
+    engine build "${engine_args[@]}" \
         --label "$stand_in_key_label=$key" --file "$file" --tag "$tag" "$@" "$context"
-    if [[ -n $old && $old != "$(podman image inspect --format '{{ .Id }}' "$tag")" ]]; then
-        podman rmi "$old" >/dev/null 2>&1 || true
+    if [[ -n $old && $old != "$(engine image inspect --format '{{ .Id }}' "$tag")" ]]; then
+        engine rmi "$old" >/dev/null 2>&1 || true
     fi
 }
 
@@ -260,5 +266,5 @@ for image in "${missing[@]}"; do
     distroless-*) build_distroless "${image#*-}" ;;
     esac
 done
-podman images --filter reference="${rust_image%%/*}/${rust_image#*/}" --filter reference="$alpine_image-*" \
+engine images --filter reference="${rust_image%%/*}/${rust_image#*/}" --filter reference="$alpine_image-*" \
     --filter reference="$distroless_image-*"

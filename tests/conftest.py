@@ -3,6 +3,7 @@ what to check, the targets each check is parametrized over, and the fixtures
 that make and remove what the checks need (tests/harness has the helpers)."""
 
 import os
+import shutil
 
 import pytest
 
@@ -20,7 +21,10 @@ def pytest_addoption(parser):
     g = parser.getgroup("moscow-time")
     env = os.environ.get
     g.addoption(
-        "--engines", default=env("ENGINE", "podman"), help="podman, docker or both (comma-separated); env ENGINE"
+        "--engines",
+        # Unset: podman if installed, else docker, as scripts/lib.sh chooses.
+        default=env("ENGINE") or ("podman" if shutil.which("podman") else "docker"),
+        help="podman, docker or both (comma-separated); env ENGINE",
     )
     g.addoption(
         "--image-repo", default=env("IMAGE_REPO", "localhost/moscow-time"), help="the images to check; env IMAGE_REPO"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from . import http, proc
-from .project import SECCOMP_PROFILE, hardening_flags
+from .project import SECCOMP_PROFILE, hardening_flags, lib_sh
 from .shell import CommandFailed, output, run
 
 ENGINES = ("podman", "docker")
@@ -41,6 +41,12 @@ class Engine:
         if name not in ENGINES:
             raise ValueError(f"ENGINE={name}: expected one of {', '.join(ENGINES)}")
         self.name = name
+        # The CLI scripts/lib.sh picks: for Docker one that builds with
+        # BuildKit (not a 23+ CLI without buildx), and scripts/dockerd.sh's
+        # daemon when it runs and DOCKER_HOST is unset.
+        self.cli = lib_sh("engine_cli", name)[0]
+        if name == "docker" and (host := "".join(lib_sh("DOCKER_HOST", name))):
+            os.environ.setdefault("DOCKER_HOST", host)
 
     @classmethod
     def from_env(cls) -> "Engine":
@@ -59,10 +65,10 @@ class Engine:
 
     def __call__(self, *args: str | Path, **kwargs):
         """Runs `ENGINE ARGS...` (see shell.run for the keywords)."""
-        return run([self.name, *args], **kwargs)
+        return run([self.cli, *args], **kwargs)
 
     def out(self, *args: str | Path, **kwargs) -> str:
-        return output([self.name, *args], **kwargs)
+        return output([self.cli, *args], **kwargs)
 
     # ------------------------------------------------------------ images
 
@@ -131,6 +137,11 @@ class Engine:
         OPTIONS; returns once /healthz answers 200. If it does not within WAIT
         seconds, removes the container and raises StartFailed with its logs."""
         argv = ["run", "-d", "--pull=never", "--name", name, "-p", "127.0.0.1::8080"]
+        if self.name == "docker" and not any(o.startswith("--health-interval") for o in options):
+            # Docker first runs the HEALTHCHECK one --interval (30 s) after the
+            # start; the checks shorten that, the command stays the image's
+            # (tests/images/test_docker.py waits for the image's own schedule).
+            argv.append("--health-interval=2s")
         argv += self.run_flags(hardening=hardening, seccomp=seccomp) + list(options) + [image]
         container = Container(self, name)
         try:

@@ -19,11 +19,15 @@ pytestmark = pytest.mark.slow
 
 
 def step_cached(log: str, pattern: str) -> bool:
-    """Whether the build STEP whose line holds PATTERN came from the cache."""
+    """Whether the build step whose line holds PATTERN came from the cache:
+    buildah's `STEP n/m: ...` then `--> Using cache`; BuildKit's
+    `#N [stage n/m] ...` then `#N CACHED`."""
     lines = log.splitlines()
     for i, line in enumerate(lines[:-1]):
         if re.search(r"STEP \d+/\d+: ", line) and pattern in line:
             return lines[i + 1].startswith("--> Using cache")
+        if (step := re.match(r"#(\d+) \[[^]]*\d+/\d+\] ", line)) and pattern in line:
+            return f"#{step.group(1)} CACHED" in lines
     raise AssertionError(f"no build step with {pattern!r} in the log")
 
 
@@ -46,7 +50,7 @@ def test_cache_src_change(src_change):
     """After a src/ change the dependency layer is reused and only moscow-time recompiles."""
     _, log, _ = src_change
     assert step_cached(log, "rm -r target/"), "the dependency build step was not cached"
-    compiled = re.findall(r"^\s*Compiling (\S+) ", log, re.M)
+    compiled = re.findall(r"^(?:#\d+ [\d.]+ )?\s*Compiling (\S+) ", log, re.M)  # BuildKit: "#N SECONDS "
     assert compiled == ["moscow-time"], f"cargo compiled {compiled}"
 
 
@@ -70,8 +74,9 @@ def config_differences(a: dict, b: dict, path: str = "") -> list[str]:
 @pytest.mark.parametrize("variant", os.environ.get("REPRO_VARIANTS", "scratch").split())
 def test_reproducible(engine, variant, tmp_path, host_arch, image_repo):
     """Two --no-cache builds of one commit: a bit-identical binary and
-    identical layers. The image ID is not: buildah writes a fresh container
-    ID into the docker-format config (the figures name what differs)."""
+    identical layers (podman; Docker: the binary only). The image ID is not:
+    buildah writes a fresh container ID into the docker-format config (the
+    figures name what differs)."""
     builds = Builds(engine)
     try:
         unpacked = []
@@ -85,7 +90,13 @@ def test_reproducible(engine, variant, tmp_path, host_arch, image_repo):
         sums = {hashlib.sha256(u.binary.read_bytes()).hexdigest() for u in unpacked}
         info(f"{variant} binary sha256: {' '.join(sums)}")
         assert len(sums) == 1, "the binaries differ"
-        assert a.config["rootfs"]["diff_ids"] == b.config["rootfs"]["diff_ids"], "the layers differ"
+        same_layers = a.config["rootfs"]["diff_ids"] == b.config["rootfs"]["diff_ids"]
+        if engine.name == "docker":
+            # Docker 20.10 cannot set file times (no --timestamp, no
+            # SOURCE_DATE_EPOCH): the binary's layer carries the build's.
+            info(f"{variant}: the two Docker builds' layers are {'the same' if same_layers else 'not the same'}")
+        else:
+            assert same_layers, "the layers differ"
         compare_shipped(engine, f"{image_repo}:{variant}-{host_arch}", a, sums.pop())
         info(f"{variant} image IDs differ in: {', '.join(sorted(config_differences(a.config, b.config)))}")
     finally:

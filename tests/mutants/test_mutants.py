@@ -47,6 +47,8 @@ def mutate(variant: str, script: str, out: Path) -> Path:
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_mutant(name, engine, builds, image_repo, tmp_path):
     mutant = MUTANTS[name]
+    if engine.name not in mutant.get("engines", ["podman"]):
+        pytest.skip(f"not a {engine.name} mutant (mutants.toml: engines)")
     variant, arch = mutant["target"].split("-")
     containerfile = mutate(variant, mutant["sed"], tmp_path / f"Containerfile.{name}")
     repo = f"localhost/moscow-time-mutant-{name}-{os.getpid()}"
