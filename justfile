@@ -33,24 +33,25 @@ images: (image "alpine") (image "distroless") (image "scratch")
 # run one image in the foreground on 127.0.0.1:8080, hardened as in production
 [group('run')]
 run VARIANT="scratch": _podman
-    podman run --rm -it --pull=never --read-only --read-only-tmpfs=false --cap-drop=all \
-        --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json \
+    #!/usr/bin/env bash
+    set -euo pipefail
+    source scripts/lib.sh # hardening_flags, seccomp_profile
+    set -x
+    podman run --rm -it --pull=never "${hardening_flags[@]}" --security-opt="seccomp=$seccomp_profile" \
         -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
-# rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four
+# rustfmt, clippy, shellcheck, ruff; the files' checks: Containerfiles (hadolint, checkov), Kubernetes manifests, runtime deps, checks the docs cite
 [group('check')]
 lint: _tools (_need "cargo rustfmt clippy")
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- --deny warnings
     cargo fmt --manifest-path bench/pace/Cargo.toml -- --check
     cargo clippy --all-targets --locked {{ pace }} -- --deny warnings
-    hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
-    @tests/checkov.sh
-    shellcheck --external-sources scripts/*.sh tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
-        tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh musl/*.sh .ci/run stand-ins/*.sh stand-ins/adduser \
-        stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl
-    @tests/runtime-deps.sh
-    tests/kubernetes/run.sh manifests
+    shellcheck --external-sources scripts/*.sh tests/*.sh tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh \
+        musl/*.sh .ci/run stand-ins/*.sh stand-ins/adduser stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl
+    ruff check tests
+    ruff format --check tests
+    pytest tests/images/test_containerfiles.py tests/kubernetes/test_manifests.py tests/test_runtime_deps.py tests/test_docs.py
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
@@ -77,20 +78,18 @@ test-browser: _browser build
     SCREENSHOT_DIR="{{ justfile_directory() / "target/screenshots" }}" \
         node --test --test-reporter=spec
 
-# build the images and prove every practice they claim
+# build the images and prove every practice they claim (SLOW=0: without the layer-cache and clean builds)
 [group('check')]
-test-images: _tools _podman (_need "curl jq file binutils") images
-    tests/images/run.sh
+test-images CHECK="": _tools _podman (_need "curl file binutils") images (_pytest CHECK "tests/images/test_image.py" \
+    "tests/images/test_runtime.py" "tests/images/test_build.py")
 
 # the choice of bases (forced, automatic, no registry) by the images' labels, and `just doctor`
 [group('check')]
-test-bases: _tools _podman
-    tests/bases.sh
+test-bases CHECK="": _tools _podman (_pytest CHECK "tests/test_bases.py" "tests/test_doctor.py")
 
-# build deliberately broken images and prove the checks catch each one
+# build deliberately broken images (tests/mutants/mutants.toml) and prove exactly the named checks fail on each
 [group('check')]
-test-mutants: _tools _podman images
-    tests/images/mutants.sh
+test-mutants CHECK="": _tools _podman images (_pytest CHECK "tests/mutants")
 
 # publish to a loopback TLS registry, then pull as a consumer who trusts only the test key
 [group('check')]
@@ -104,13 +103,12 @@ test-sbom: _tools _podman images
 
 # prove the seccomp profile covers the binary and podman enforces it
 [group('check')]
-test-seccomp: _podman (_need "strace busybox-static") (image "scratch")
-    tests/seccomp/run.sh
+test-seccomp CHECK="": _tools _podman (_need "strace curl jq busybox-static") (image "scratch") (_pytest CHECK "tests/seccomp")
 
 # check the Kubernetes manifests agree with the code and run their pods with podman (`just lint` checks the files)
 [group('check')]
-test-kubernetes: _tools _podman (_need "catatonit") (image "scratch")
-    tests/kubernetes/run.sh pods
+test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratch") (_pytest CHECK "tests/kubernetes/test_drift.py" \
+    "tests/kubernetes/test_pods.py")
 
 # measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
 [group('build')]
@@ -189,6 +187,24 @@ _browser:
     fi
 
 _podman: (_need "podman runc/crun")
+
+# pytest on PATHS, or only the checks CHECK names (`just test-images CHECK=...`): node IDs
+# (tests/...py::name[ID]) or a -k expression (tests/README.md)
+[no-exit-message]
+_pytest CHECK +PATHS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    paths=({{ PATHS }})
+    check={{ quote(trim_start_match(CHECK, "CHECK=")) }}
+    if [[ $check == *::* ]]; then
+        read -r -a args <<<"$check"
+    elif [[ -n $check ]]; then
+        args=("${paths[@]}" -k "$check")
+    else
+        args=("${paths[@]}")
+    fi
+    [[ ${SLOW:-1} != 0 ]] || args+=(-m "not slow")
+    exec pytest "${args[@]}"
 
 # one line for each of NAMES (see `just doctor`) that is missing, saying how to install it
 [no-exit-message]
