@@ -21,7 +21,7 @@ if [[ ! -x $bin ]]; then
     # leaves nothing behind but the binary. The proxy's CA is the system's.
     env GOPATH="$work/gopath" GOCACHE="$work/cache" GOBIN="$work/bin" \
         GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local \
-        SSL_CERT_FILE=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt} \
+        SSL_CERT_FILE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" \
         go install -trimpath -ldflags=-s "github.com/sigstore/cosign/v2/cmd/cosign@$version" >&2
     mkdir -p "$cache"
     install -m 0755 "$work/bin/cosign" "$bin.tmp" && mv "$bin.tmp" "$bin"
