@@ -4,7 +4,8 @@ it must make FAIL, by test ID. A check that cannot fail proves nothing.
 
 Each mutant runs in a copy of the repository's top level (symlinks, and a
 copy of publish/ with the one change) through PUBLISH_ROOT, in a pytest of
-its own with its own registry and keys, on the alpine and scratch variants.
+its own with its own registry and keys, on the scratch variant (and alpine,
+where a check moves a tag to it).
 """
 
 import os
@@ -111,6 +112,7 @@ def mutant_root(tmp_path, file, text, replacement):
 @pytest.mark.parametrize("name", MUTANTS)
 def test_mutant_caught(tmp_path, name):
     file, text, replacement, must_fail = MUTANTS[name]
+    variants = "alpine scratch" if any("moved_tag" in t or "tag_not_at" in t for t in must_fail) else "scratch"
     root = mutant_root(tmp_path, file, text, replacement)
     report = tmp_path / "report.xml"
     result = run(
@@ -124,7 +126,7 @@ def test_mutant_caught(tmp_path, name):
         "--rootdir",
         REPO,
         *[str(REPO / t) for t in must_fail],
-        env={"PUBLISH_ROOT": str(root), "VARIANTS": "alpine scratch"},
+        env={"PUBLISH_ROOT": str(root), "VARIANTS": variants},
         cwd=REPO,
         timeout=1800,
     )
