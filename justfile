@@ -136,13 +136,13 @@ bench-images: _podman
 # push the multi-arch images to REGISTRY, signed by SIGN_BY (GPG) and COSIGN_KEY, with SBOM and provenance attached (docs/verify.md)
 [group('ship')]
 [no-exit-message]
-publish: _podman _cosign
+publish: _podman
     @publish/publish.sh
 
 # check IMAGE@sha256:... as a consumer: cosign signature by COSIGN_PUB, SBOM and provenance for exactly that digest (docs/verify.md)
 [group('ship')]
 [no-exit-message]
-verify IMAGE: _cosign (_need "skopeo jq")
+verify IMAGE: (_need "skopeo jq")
     @publish/verify.sh {{ quote(IMAGE) }}
 
 # SPDX and CycloneDX JSON SBOMs of the six images into target/sbom/ (SBOM_DIR)
