@@ -240,7 +240,7 @@ def replayed(publish, registry, published, skopeo_copy, cosign_keys, gpg):
 def test_verify_refuses_attestation_for_another_digest(verify, replayed):
     target, donor = replayed
     line = refused(verify(target), r"^refused: ")
-    assert "attestation is about another image" in line and donor.split("@")[1] in line, line
+    assert "attestation signed by the key is about another image" in line and donor.split("@")[1] in line, line
 
 
 def test_verify_refuses_moved_tag(verify, moved_tag):
