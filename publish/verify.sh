@@ -48,7 +48,9 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # first_error FILE: the line of a failed command's output that says why.
-first_error() { grep -m 1 -E -i 'error|no matching|not found|denied' "$1" || grep -m 1 . "$1" || echo "(no output)"; }
+first_error() {
+    grep -v '^WARNING' "$1" | grep -m 1 -E -i 'error|no matching|not found|denied' || grep -m 1 . "$1" || echo "(no output)"
+}
 
 # The tag, if named, must point at the digest now; without a digest, it gives it.
 if [[ -n $tag ]]; then
@@ -96,7 +98,7 @@ attested() {
     if "$cosign" "${check[@]}" --check-claims=false >"$work/att.json" 2>/dev/null; then
         refuse "$name@$1: the $3 attestation signed by the key is about another image ($(jq -r \
             '.payload | @base64d | fromjson | .subject[].digest.sha256 | "sha256:" + .' "$work/att.json" | sort -u | paste -sd ' '))"
-    elif grep -q 'no matching attestations' "$work/err"; then
+    elif grep -q -E 'no matching attestations|none of the attestations matched' "$work/err"; then
         refuse "$name@$1 has no $3 attestation ($2) signed by $COSIGN_PUB"
     fi
     refuse "$name@$1: no $3 attestation signed by $COSIGN_PUB: $(first_error "$work/err")"
