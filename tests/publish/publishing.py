@@ -1,6 +1,6 @@
 """What the publish tests share besides fixtures: what is published, and how
 a command is run and judged (tests/harness runs it). The scripts under test
-are those of PUBLISH_ROOT (default: this checkout); test_mutants.py points it
+are those of PUBLISH_ROOT (default: this checkout); test_publish_mutants.py points it
 at a copy with one script broken.
 """
 

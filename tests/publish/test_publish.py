@@ -2,7 +2,7 @@
 podman pulls under a policy that trusts only the publisher's GPG key, and
 `publish/verify.sh` (`just verify`) checks the cosign signatures, the SPDX SBOM
 and the SLSA provenance attached to each digest. Every refusal a consumer
-relies on is a test of its own (and tests/publish/test_mutants.py breaks the
+relies on is a test of its own (and tests/publish/test_publish_mutants.py breaks the
 scripts to prove each can fail).
 """
 
