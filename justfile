@@ -48,7 +48,7 @@ lint: _tools (_need "cargo rustfmt clippy")
     cargo clippy --all-targets --locked -- --deny warnings
     cargo fmt --manifest-path bench/pace/Cargo.toml -- --check
     cargo clippy --all-targets --locked {{ pace }} -- --deny warnings
-    shellcheck --external-sources scripts/*.sh tests/*.sh tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh \
+    shellcheck --external-sources scripts/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh \
         musl/*.sh .ci/run stand-ins/*.sh stand-ins/adduser stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl
     ruff check tests
     ruff format --check tests
@@ -101,15 +101,14 @@ test-bases CHECK="": _tools _podman (_pytest CHECK "tests/test_bases.py" "tests/
 [group('check')]
 test-mutants CHECK="": _tools _podman images (_pytest CHECK "tests/mutants")
 
-# publish to a loopback TLS registry, then pull as a consumer who trusts only the test key
+# publish to a loopback TLS registry, then pull (GPG) and `just verify` (cosign) as a consumer who trusts only the test keys; the mutants of publish/ must fail their checks
 [group('check')]
-test-publish: _tools _podman (_need "skopeo gnupg docker-registry openssl curl jq") images
-    tests/publish/run.sh
+test-publish CHECK="": _tools _podman _cosign (_need "skopeo gnupg docker-registry openssl curl jq") images \
+    (_pytest CHECK "tests/publish/test_publish.py" "tests/publish/test_publish_mutants.py")
 
 # SBOMs of the six images: syft finds every crate of Cargo.lock, exact versions
 [group('check')]
-test-sbom: _tools _podman images
-    tests/publish/sbom.sh
+test-sbom CHECK="": _tools _podman images (_pytest CHECK "tests/publish/test_sbom.py")
 
 # prove the seccomp profile covers the binary and podman enforces it
 [group('check')]
@@ -143,12 +142,18 @@ bench-server: build
 bench-images: _podman
     bench/images.sh
 
-# push the multi-arch images to REGISTRY, signed by SIGN_BY (docs/publishing.md)
+# push the multi-arch images to REGISTRY, signed by SIGN_BY (GPG) and COSIGN_KEY, with SBOM and provenance attached (docs/verify.md)
 [group('ship')]
 [no-exit-message]
 publish: _podman
     @[[ ${ENGINE:-podman} == podman ]] || { echo "error: just publish pushes podman's manifest lists and signs them with podman; ENGINE=${ENGINE} cannot (Docker 20.10 makes no local manifest list): build and publish with podman" >&2; exit 1; }
     @publish/publish.sh
+
+# check IMAGE@sha256:... as a consumer: cosign signature by COSIGN_PUB, SBOM and provenance for exactly that digest (docs/verify.md)
+[group('ship')]
+[no-exit-message]
+verify IMAGE: (_need "skopeo jq")
+    @publish/verify.sh {{ quote(IMAGE) }}
 
 # SPDX and CycloneDX JSON SBOMs of the six images into target/sbom/ (SBOM_DIR)
 [group('ship')]
@@ -202,6 +207,11 @@ _podman: (_need "podman runc/crun")
 [no-exit-message]
 _engine:
     @scripts/engine.sh --check
+
+# cosign, built once from the Go module proxy into ~/.cache/moscow-time/ (scripts/cosign.sh)
+[no-exit-message]
+_cosign:
+    @scripts/cosign.sh >/dev/null
 
 # pytest on PATHS, or only the checks CHECK names (`just test-images CHECK=...`): node IDs
 # (tests/...py::name[ID]) or a -k expression (tests/README.md)

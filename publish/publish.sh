@@ -2,13 +2,19 @@
 # publish/publish.sh (`just publish`): pushes each variant's multi-arch
 # manifest list (linux/amd64 + linux/arm64) to REGISTRY under the tags VARIANT
 # and VERSION-VARIANT, signs every pushed manifest digest (each list and each
-# per-architecture image, for each tag) with GPG simple signing, and prints
-# every digest as REGISTRY@sha256:... .
+# per-architecture image, for each tag) with GPG simple signing and with
+# cosign, attaches with `cosign attest` a SLSA v1 provenance (publish/
+# provenance.sh) to every digest and the SPDX SBOM (publish/sbom.sh) to every
+# per-architecture image, and prints every digest as REGISTRY@sha256:... .
 #
 # Environment:
 #   REGISTRY        the repository to push to, e.g. registry.example.com/team/moscow-time
 #   SIGN_BY         fingerprint of a GPG secret key in GNUPGHOME (default ~/.gnupg),
 #                   or `none` to push unsigned
+#   COSIGN_KEY      a cosign private key file (cosign generate-key-pair; its
+#                   password in COSIGN_PASSWORD), or `none` for no cosign
+#                   signatures and attestations. cosign (scripts/cosign.sh)
+#                   signs offline: nothing goes to a transparency log
 #   SIGNATURES_DIR  where the signatures go, laid out as containers/image reads a
 #                   lookaside store (default target/signatures); serve it next to
 #                   the registry
@@ -59,10 +65,20 @@ if [[ $SIGN_BY != none ]]; then
         die 2 "SIGN_BY: no secret key $SIGN_BY in ${GNUPGHOME:-~/.gnupg} (GNUPGHOME)"
 fi
 
+[[ -n ${COSIGN_KEY:-} ]] ||
+    die 2 "COSIGN_KEY is not set: give a cosign private key file (cosign generate-key-pair), or COSIGN_KEY=none to publish without cosign"
+if [[ $COSIGN_KEY != none ]]; then
+    grep -qs -- '-----BEGIN ENCRYPTED [A-Z]* *PRIVATE KEY-----' "$COSIGN_KEY" ||
+        die 2 "COSIGN_KEY '$COSIGN_KEY' is not a cosign private key file (cosign generate-key-pair writes cosign.key)"
+    cosign=$("$root/scripts/cosign.sh") || die 1 "cannot build cosign (scripts/cosign.sh)"
+fi
+
 cert_args=()
 if [[ -n ${CERT_DIR:-} ]]; then
     compgen -G "$CERT_DIR/*.crt" >/dev/null || die 2 "CERT_DIR '$CERT_DIR' holds no *.crt file"
     cert_args=(--cert-dir "$CERT_DIR")
+    # cosign (Go) reads extra CA certificates from SSL_CERT_DIR, beside the system's.
+    export SSL_CERT_DIR=$CERT_DIR
 fi
 
 # ------------------------------------------------------------ local images
@@ -110,6 +126,25 @@ sign() {
         die 1 "signing $REGISTRY@$2 failed: $(grep -m 1 . "$work/sign.err")"
 }
 
+# cosign_sign DIGEST TAG: a cosign signature of REGISTRY@DIGEST that names
+# TAG (annotation tag=TAG), so `just verify` can tell a moved tag.
+cosign_sign() {
+    "$cosign" sign --yes --key "$COSIGN_KEY" --tlog-upload=false -a "tag=$2" "$REGISTRY@$1" >"$work/cosign.out" 2>&1 ||
+        die 1 "cosign sign of $REGISTRY@$1 failed: $(grep -m 1 -i error "$work/cosign.out" || tail -n 1 "$work/cosign.out")"
+}
+# attest DIGEST TYPE PREDICATE_FILE: attach a signed in-toto statement about DIGEST.
+attest() {
+    "$cosign" attest --yes --key "$COSIGN_KEY" --tlog-upload=false --type "$2" --predicate "$3" "$REGISTRY@$1" \
+        >"$work/cosign.out" 2>&1 ||
+        die 1 "cosign attest --type $2 of $REGISTRY@$1 failed: $(grep -m 1 -i error "$work/cosign.out" || tail -n 1 "$work/cosign.out")"
+}
+
+if [[ $COSIGN_KEY != none ]]; then
+    # The SBOMs of exactly the local images pushed below.
+    SBOM_DIR=$work/sbom VARIANTS="${variants[*]}" "$root/publish/sbom.sh" >"$work/sbom.out" 2>&1 ||
+        die 1 "publish/sbom.sh failed: $(grep -m 1 error "$work/sbom.out" || tail -n 1 "$work/sbom.out")"
+fi
+
 start=$SECONDS
 for v in "${variants[@]}"; do
     tags=("$v" "$version-$v")
@@ -120,9 +155,11 @@ for v in "${variants[@]}"; do
     fetch "$list_digest" "$work/$list_digest.json"
     printf '%-10s %-13s %s\n' "$v" "manifest list" "$REGISTRY@$list_digest"
     digests=("$list_digest")
+    declare -A arch_of=()
     while read -r digest platform; do
         fetch "$digest" "$work/$digest.json"
         digests+=("$digest")
+        arch_of[$digest]=${platform#*/}
         printf '%-10s %-13s %s\n' "$v" "$platform" "$REGISTRY@$digest"
     done < <(jq -r '.manifests[] | "\(.digest) \(.platform.os)/\(.platform.architecture)"' "$work/$list_digest.json")
     if [[ $SIGN_BY != none ]]; then
@@ -130,11 +167,30 @@ for v in "${variants[@]}"; do
             for digest in "${digests[@]}"; do sign "$work/$digest.json" "$digest" "$tag"; done
         done
     fi
+    if [[ $COSIGN_KEY != none ]]; then
+        for tag in "${tags[@]}"; do
+            for digest in "${digests[@]}"; do cosign_sign "$digest" "$tag"; done
+        done
+        for digest in "${digests[@]}"; do
+            if [[ $digest == "$list_digest" ]]; then
+                images=()
+                for p in "${platforms[@]}"; do images+=("$repo:$v-${p#*/}"); done
+            else
+                images=("$repo:$v-${arch_of[$digest]}")
+                attest "$digest" spdxjson "$work/sbom/moscow-time-$v-${arch_of[$digest]}.spdx.json"
+            fi
+            "$root/publish/provenance.sh" "$v" "${images[@]}" >"$work/provenance.json" 2>"$work/provenance.err" ||
+                die 1 "publish/provenance.sh failed: $(tail -n 1 "$work/provenance.err")"
+            attest "$digest" slsaprovenance1 "$work/provenance.json"
+        done
+    fi
 done
 
-if [[ $SIGN_BY == none ]]; then
-    echo "pushed UNSIGNED (SIGN_BY=none) to $host in $((SECONDS - start)) s; tags: VARIANT, $version-VARIANT"
+signed=()
+[[ $SIGN_BY == none ]] || signed+=("GPG key $SIGN_BY (signatures in $signatures_dir: serve it as the lookaside of $host)")
+[[ $COSIGN_KEY == none ]] || signed+=("cosign key $COSIGN_KEY (signatures, SBOM and provenance in the registry)")
+if ((${#signed[@]} == 0)); then
+    echo "pushed UNSIGNED (SIGN_BY=none COSIGN_KEY=none) to $host in $((SECONDS - start)) s; tags: VARIANT, $version-VARIANT"
 else
-    echo "pushed and signed by $SIGN_BY in $((SECONDS - start)) s; tags: VARIANT, $version-VARIANT;" \
-        "signatures in $signatures_dir (serve it as the lookaside of $host)"
+    echo "pushed to $host in $((SECONDS - start)) s; tags: VARIANT, $version-VARIANT; signed by $(printf '%s and ' "${signed[@]}" | sed 's/ and $//')"
 fi

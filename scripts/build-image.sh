@@ -18,7 +18,9 @@
 # Labels come from the checkout: version from Cargo.toml, revision from HEAD,
 # created from HEAD's commit time, which podman also stamps on every file and
 # the image (--timestamp) so two clean builds of one commit give the same
-# layers; Docker 20.10 has no such option (docs/docker.md). The
+# layers, and reproducible() drops the build's random IDs from the config, so
+# they give the same image IDs and digests too; Docker 20.10 has no such
+# option (docs/docker.md). The
 # layer cache ignores --timestamp: a layer reused from an older commit keeps
 # that commit's file times, so build a release with `--no-cache` from a clean
 # commit (a dirty tree is labelled with HEAD all the same).
@@ -201,6 +203,28 @@ image_id() {
     if [[ $ENGINE == docker ]]; then echo "$1"; else echo "$id"; fi
 }
 
+# reproducible IMAGE: rewrite IMAGE's config without what buildah 1.28 makes
+# differ between two builds of one commit: the build container's random ID
+# (config.Hostname, container_config.Hostname, container), the parent
+# intermediate image and the history comments naming intermediate images.
+# Layers, labels, times and every other field stay; the image ID (the
+# config's digest) and so every pushed digest become the same for the same
+# commit. buildah 1.28 has no option for it (--timestamp and
+# --identity-label=false do the rest), so skopeo copies the image out and back.
+reproducible() (
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    skopeo copy --quiet "containers-storage:$1" "dir:$dir" || exit 1
+    config=$dir/$(jq -r '.config.digest | ltrimstr("sha256:")' "$dir/manifest.json") || exit 1
+    jq -c 'del(.container, .parent) | .config.Hostname = "" | .container_config.Hostname = ""
+        | .history |= map(del(.comment))' "$config" >"$dir/config.json" || exit 1
+    sum=$(sha256sum <"$dir/config.json" | cut -d' ' -f1)
+    rm "$config" && mv "$dir/config.json" "$dir/$sum" || exit 1
+    jq --arg d "sha256:$sum" --argjson size "$(stat -c %s "$dir/$sum")" '.config.digest = $d | .config.size = $size' \
+        "$dir/manifest.json" >"$dir/manifest.new" || exit 1
+    mv "$dir/manifest.new" "$dir/manifest.json" && skopeo copy --quiet "dir:$dir" "containers-storage:$1"
+)
+
 version=$(project_version)
 revision=$(git -C "$root" rev-parse HEAD)
 created=$(git -C "$root" log -1 --format=%cI)
@@ -251,6 +275,9 @@ for arch in "${archs[@]}"; do
             -t "$tag-$arch" \
             "${CONTEXT:-$root}"
     )
+    if [[ $ENGINE == podman ]]; then
+        reproducible "$tag-$arch" || { echo "error: cannot rewrite $tag-$arch's config (skopeo, jq)" >&2; exit 1; }
+    fi
     if [[ $arch == "$build_arch" ]]; then
         engine tag "$tag-$arch" "$tag"
     fi
