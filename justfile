@@ -33,8 +33,11 @@ images: (image "alpine") (image "distroless") (image "scratch")
 # run one image in the foreground on 127.0.0.1:8080, hardened as in production
 [group('run')]
 run VARIANT="scratch": _podman
-    podman run --rm -it --pull=never --read-only --read-only-tmpfs=false --cap-drop=all \
-        --security-opt=no-new-privileges --security-opt=seccomp=deploy/seccomp/moscow-time.json \
+    #!/usr/bin/env bash
+    set -euo pipefail
+    source scripts/lib.sh # hardening_flags, seccomp_profile
+    set -x
+    podman run --rm -it --pull=never "${hardening_flags[@]}" --security-opt="seccomp=$seccomp_profile" \
         -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
 # rustfmt, clippy, hadolint, shellcheck, the Kubernetes manifests; runtime deps are the four

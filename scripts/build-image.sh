@@ -190,7 +190,7 @@ image_id() {
     echo "$id"
 }
 
-version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)
+version=$(project_version)
 revision=$(git -C "$root" rev-parse HEAD)
 created=$(git -C "$root" log -1 --format=%cI)
 epoch=$(git -C "$root" log -1 --format=%ct)

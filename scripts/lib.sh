@@ -1,12 +1,50 @@
-# Shared by the image scripts (build.sh, run.sh, sizes.sh, mutants.sh),
-# stand-ins/build.sh and bench/images.sh: the bases and their labels, unpack an
-# image the way a registry sees it, and clean up after test builds.
+# Shared by the shell scripts (scripts/, stand-ins/build.sh, bench/images.sh,
+# deploy/seccomp/generate.sh, publish/) and read by the checks in tests/
+# (tests/harness): the bases and their labels, the version, the hardening
+# flags, starting a container, and unpacking an image as a registry sees it.
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$root/.tools/bin:$PATH"
 repo=${IMAGE_REPO:-localhost/moscow-time}
 binary_path=usr/local/bin/moscow-time
+seccomp_profile=$root/deploy/seccomp/moscow-time.json
+
+# The hardening every container of the image runs with, defined here only
+# (`just run`, start_container below, the checks via tests/harness): read-only
+# root, no capabilities, no privilege gain. podman would also mount writable
+# tmpfs on /tmp, /var/tmp and /run of a read-only container; nothing is
+# written, so none. ENGINE: podman (default) or docker.
+hardening_flags=(--read-only --cap-drop=all --security-opt=no-new-privileges)
+[[ ${ENGINE:-podman} != podman ]] || hardening_flags+=(--read-only-tmpfs=false)
+
+# project_version: the package version in Cargo.toml.
+project_version() {
+    sed -n 's/^version *= *"\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1
+}
+
+# start_container NAME IMAGE [run options...]: runs IMAGE detached as NAME,
+# hardened, published on a free loopback port, and waits (5 s at most) until
+# /healthz answers; sets addr (HOST:PORT). If it does not answer: its logs on
+# stderr, status 1 (the caller removes NAME).
+start_container() {
+    local name=$1 image=$2
+    shift 2
+    podman run -d --pull=never --name "$name" -p 127.0.0.1::8080 "${hardening_flags[@]}" "$@" "$image" >/dev/null &&
+        addr=$(podman port "$name" 8080) || return 1
+    wait_for "http://$addr/healthz" || { podman logs "$name" >&2; return 1; }
+}
+
+# wait_for URL: until URL answers, 5 s at most; else one line on stderr, status 1.
+wait_for() {
+    local _
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "error: no answer from $1 within 5 s" >&2
+    return 1
+}
 
 # The bases. scripts/build-image.sh chooses them (the user's BUILDER_IMAGE,
 # ALPINE_IMAGE, DISTROLESS_IMAGE and their _AMD64/_ARM64; else the

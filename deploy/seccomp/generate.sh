@@ -27,8 +27,9 @@ set -Eeuo pipefail
 # A step of the workload that fails says which one (it often fails silently).
 trap 'echo "error: $0: line $LINENO: \`$BASH_COMMAND\` failed" >&2' ERR
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-profile=$root/deploy/seccomp/moscow-time.json
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../../scripts/lib.sh"
+profile=$seccomp_profile
 image=${IMAGE:-localhost/moscow-time:scratch}
 arm64_image=${ARM64_IMAGE:-localhost/moscow-time:scratch-arm64}
 check=false
@@ -61,16 +62,6 @@ extract() {
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_for URL: until it answers, 5 s at most.
-wait_for() {
-    for _ in $(seq 50); do
-        curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "error: no answer from $1 within 5 s" >&2
-    return 1
 }
 
 # traced PID: the process the tracer at PID runs (strace's child), or PID
@@ -228,11 +219,8 @@ fi
 
 # run_image PROFILE: the image, hardened, under PROFILE: serve, healthcheck, stop.
 run_image() {
-    local ctr=mt-k8s-seccomp-$$ addr
-    podman run -d --pull=never --name "$ctr" --read-only --cap-drop=all --security-opt=no-new-privileges \
-        --security-opt "seccomp=$1" -p 127.0.0.1::8080 "$image" >/dev/null || return 1
-    addr=$(podman port "$ctr" 8080) &&
-        wait_for "http://$addr/healthz" &&
+    local ctr=mt-k8s-seccomp-$$
+    start_container "$ctr" "$image" --security-opt "seccomp=$1" &&
         curl -fsS -o /dev/null "http://$addr/api/time" &&
         podman healthcheck run "$ctr" >/dev/null 2>&1 &&
         podman stop -t 10 "$ctr" >/dev/null &&
