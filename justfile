@@ -47,17 +47,17 @@ lint: _tools (_need "cargo rustfmt clippy")
     cargo clippy --all-targets --locked -- --deny warnings
     cargo fmt --manifest-path bench/pace/Cargo.toml -- --check
     cargo clippy --all-targets --locked {{ pace }} -- --deny warnings
-    hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch
+    hadolint Containerfile.alpine Containerfile.distroless Containerfile.scratch cluster/pause.Containerfile
     @tests/checkov.sh
     shellcheck --external-sources scripts/*.sh tests/*.sh tests/images/*.sh tests/kubernetes/*.sh tests/seccomp/*.sh \
         tests/publish/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh musl/*.sh .ci/run stand-ins/*.sh stand-ins/adduser \
-        stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl
+        stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl cluster/*.sh
     @tests/runtime-deps.sh
     tests/kubernetes/run.sh manifests
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
-test: lint test-rust build test-browser test-images test-bases test-mutants test-seccomp test-kubernetes test-publish test-sbom
+test: lint test-rust build test-browser test-images test-bases test-mutants test-seccomp test-kubernetes test-cluster test-publish test-sbom
 
 # unit and integration tests of the server
 [group('check')]
@@ -115,6 +115,18 @@ test-seccomp: _podman (_need "strace busybox-static") (image "scratch")
 test-kubernetes: _tools _podman (_need "catatonit") (image "scratch")
     tests/kubernetes/run.sh pods
 
+# the manifests on the real cluster of `just cluster`: its seven checks, then their mutants (CHECK=ID: that check alone)
+[group('check')]
+test-cluster: _tools _podman cluster (image "scratch")
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release --locked --quiet {{ pace }}
+    if [[ -n ${CHECK:-} ]]; then
+        exec pytest tests/cluster -k "$CHECK"
+    fi
+    pytest tests/cluster
+    python3 tests/cluster/mutants.py
+
 # measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
 [group('build')]
 seccomp: _podman (image "scratch")
@@ -124,6 +136,16 @@ seccomp: _podman (image "scratch")
 [group('report')]
 sizes: _tools images
     scripts/sizes.sh
+
+# start a single-node Kubernetes here, as root (built once into ~/.cache); then KUBECONFIG=/var/lib/moscow-time-cluster/admin.kubeconfig
+[group('run')]
+cluster:
+    cluster/up.sh
+
+# stop the cluster of `just cluster` and remove all it made
+[group('run')]
+cluster-down:
+    cluster/down.sh
 
 # both benchmarks below
 [group('report')]
