@@ -12,7 +12,7 @@ import time
 
 from conftest import NAMESPACE, ROOT, STATE, TAGS, container_pid, ctr, get, kubectl, pods, ready, settled, wait_until
 
-from harness import proc, report, seccomp
+from harness import http, proc, report, seccomp
 
 NODE = "moscow-time-node"
 # The constant rate of the rollout check, requests/s (the issue asks for 1,000 or more).
@@ -127,8 +127,11 @@ def test_rollout(app):
         f"{pace} missing: cargo build --release --manifest-path bench/pace/Cargo.toml --target-dir target/pace"
     )
     seconds = 45
+    # kube-proxy programs a new Service's NodePort a moment after the pods are Ready.
+    address = f"127.0.0.1:{app.node_port()}"
+    assert http.wait_for(address, seconds=20), f"nothing answers on the NodePort {address}"
     load = subprocess.Popen(
-        [str(pace), f"127.0.0.1:{app.node_port()}", "/api/time", str(RATE), str(seconds), "16"],
+        [str(pace), address, "/api/time", str(RATE), str(seconds), "16"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
