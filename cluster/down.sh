@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # cluster/down.sh: stop what cluster/up.sh started, by the PIDs it recorded,
-# and remove what it made: the pods' containers, kube-proxy's iptables rules,
-# the bridge mtc0, the mounts and cgroups below the cluster's own paths, and
-# the state folder. Safe to run twice, or after a failed start.
+# and remove what it made: the pods' containers, kube-proxy's and the
+# kubelet's iptables rules, the bridge mtc0, the mounts and cgroups below the
+# cluster's own paths, and the state folder. Safe to run twice, or after a failed start.
 set -euo pipefail
 # shellcheck source=cluster/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,6 +36,17 @@ fi
 stop containerd kube-scheduler kube-controller-manager kube-apiserver etcd
 
 [[ -x $bin/kube-proxy ]] && kube-proxy --cleanup >/dev/null 2>&1 || true
+# The kubelet's own chains, which kube-proxy --cleanup leaves.
+for ipt in iptables ip6tables; do
+    for chain in INPUT OUTPUT; do
+        while "$ipt" -t filter -D "$chain" -j KUBE-FIREWALL 2>/dev/null; do :; done
+    done
+    for table in filter nat mangle; do
+        for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+            "$ipt" -t "$table" -F "$chain" 2>/dev/null && "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
+        done
+    done
+done
 if [[ -s $state/route_localnet.before ]]; then
     cat "$state/route_localnet.before" >/proc/sys/net/ipv4/conf/all/route_localnet
 fi
