@@ -48,8 +48,9 @@ lint: _tools (_need "cargo rustfmt clippy")
     cargo clippy --all-targets --locked -- --deny warnings
     cargo fmt --manifest-path bench/pace/Cargo.toml -- --check
     cargo clippy --all-targets --locked {{ pace }} -- --deny warnings
-    shellcheck --external-sources scripts/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh \
+    shellcheck --external-sources scripts/*.sh publish/*.sh deploy/seccomp/*.sh bench/*.sh cluster/*.sh \
         musl/*.sh .ci/run stand-ins/*.sh stand-ins/adduser stand-ins/addgroup stand-ins/rustup stand-ins/setup-rust-musl
+    hadolint cluster/pause.Containerfile
     ruff check tests
     ruff format --check tests
     pytest tests/images/test_containerfiles.py tests/kubernetes/test_manifests.py tests/test_runtime_deps.py tests/test_docs.py
@@ -118,6 +119,18 @@ test-seccomp CHECK="": _tools _podman (_need "strace curl jq busybox-static") (i
 [group('check')]
 test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratch") (_pytest CHECK "tests/kubernetes/test_drift.py" "tests/kubernetes/test_pods.py")
 
+# the manifests on the real cluster of `just cluster`: its seven checks, then their mutants (CHECK=ID: that check alone); not yet in `just test` (docs/kubernetes-cluster.md)
+[group('check')]
+test-cluster: _tools _podman cluster (image "scratch")
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release --locked --quiet {{ pace }}
+    if [[ -n ${CHECK:-} ]]; then
+        exec pytest tests/cluster -k "$CHECK"
+    fi
+    pytest tests/cluster
+    python3 tests/cluster/mutants.py
+
 # measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
 [group('build')]
 seccomp: _podman (image "scratch")
@@ -127,6 +140,16 @@ seccomp: _podman (image "scratch")
 [group('report')]
 sizes: _tools images
     scripts/sizes.sh
+
+# start a single-node Kubernetes here, as root (built once into ~/.cache); then KUBECONFIG=/var/lib/moscow-time-cluster/admin.kubeconfig
+[group('run')]
+cluster:
+    cluster/up.sh
+
+# stop the cluster of `just cluster` and remove all it made
+[group('run')]
+cluster-down:
+    cluster/down.sh
 
 # both benchmarks below
 [group('report')]

@@ -193,6 +193,13 @@ fn run(args: &Args) -> Result<String, String> {
                         connection.buffer.truncate(len);
                         break;
                     }
+                    // A reset ends the connection as a close does: its request
+                    // in flight, if any, is an error, not the end of the run.
+                    Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                        connection.buffer.truncate(len);
+                        closed = true;
+                        break;
+                    }
                     Err(e) => return Err(format!("read: {e}")),
                 }
             }
