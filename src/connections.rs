@@ -12,13 +12,18 @@
 //!
 //! Fresh connections wait outside hyper (see `server::serve`), and so do idle
 //! ones once the sweeper finds them idle for a tick: they hold none of its
-//! buffers. At shutdown they close at once, while the busy ones are asked to
-//! finish their request.
+//! buffers. At shutdown the busy ones are asked to finish their request and
+//! close; the waiting ones stay open, and their next request is their last
+//! (answered with `Connection: close`).
 
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+    fence,
+};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -202,25 +207,35 @@ impl Connections {
         self.closing.load(Relaxed) > 0 || self.shed_oldest() > 0
     }
 
-    /// Begins shutdown: closes the fresh and idle connections, which have no
-    /// request to finish, and asks the busy ones to close after theirs.
+    /// Begins shutdown. No connection is closed under its client: one
+    /// closed while idle races the request its client may be sending on it,
+    /// which would get a reset instead of an answer. Each connection's next
+    /// request is its last, answered with `Connection: close`: idle ones wait
+    /// outside hyper for it, as parked ones do, and busy ones do once their
+    /// request is answered ([`Registration::mark_idle`]). A client that sends
+    /// nothing more is closed by the keep-alive sweeper or when the grace
+    /// period ends. A connection that sent a body stays with hyper, which
+    /// may still have to read it, and is told to close after its request.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Relaxed);
+        // Pairs with mark_idle's: it sees the flag, or we see it idle.
+        fence(SeqCst);
+        for slot in self.lock().slots.iter().flatten() {
+            if !slot.has_body.load(Relaxed) {
+                slot.phase.change(Phase::Idle, Phase::Parked);
+            }
+            slot.close.notify_one();
+        }
+    }
+
+    /// How many connections are reading a request or writing a response.
+    pub fn busy(&self) -> usize {
         let slab = self.lock();
-        // The busy first: once a client sees its idle connection close, a
-        // request it sends on another must already be the last one there.
-        for slot in slab.slots.iter().flatten() {
-            if slot.phase.load() == Phase::Busy {
-                slot.close.notify_one();
-            }
-        }
-        for slot in slab.slots.iter().flatten() {
-            // Closed unless it turned busy in between: then asked to finish.
-            let phase = slot.phase.load();
-            if !(phase.is_waiting() && self.close(slot, phase)) {
-                slot.close.notify_one();
-            }
-        }
+        slab.slots
+            .iter()
+            .flatten()
+            .filter(|slot| slot.phase.load() == Phase::Busy)
+            .count()
     }
 
     /// Resolves once every connection has closed.
@@ -380,11 +395,17 @@ impl Signal {
         self.slot.phase.load() == Phase::Closing
     }
 
-    /// Told to put hyper aside: its last response is written, no byte read
-    /// since for a sweeper tick, and none of its requests had a body that
-    /// hyper may still have to discard.
+    /// Told to put hyper aside and wait outside for its next byte: parked
+    /// (its last response written, no byte read since for a sweeper tick or
+    /// since shutdown began, and none of its requests had a body that hyper
+    /// may still have to discard), or fresh at shutdown (hyper has not read
+    /// its first request yet, which must go to a hyper that closes after it).
     pub fn is_parked(&self) -> bool {
-        self.slot.phase.load() == Phase::Parked
+        match self.slot.phase.load() {
+            Phase::Parked => true,
+            Phase::Fresh => self.is_shutting_down(),
+            _ => false,
+        }
     }
 
     /// Shutdown has begun.
@@ -395,6 +416,11 @@ impl Signal {
     /// A request with a body arrived: keep the connection with hyper.
     pub fn saw_body(&self) {
         self.slot.has_body.store(true, Relaxed);
+    }
+
+    /// A request with a body arrived on this connection.
+    pub fn has_body(&self) -> bool {
+        self.slot.has_body.load(Relaxed)
     }
 }
 
@@ -428,6 +454,14 @@ impl Registration {
     fn mark_idle(&self) {
         self.slot.since_ms.store(self.connections.now_ms(), Relaxed);
         self.mark(Phase::Idle);
+        // After shutdown began, put aside at once: the next request is the last.
+        fence(SeqCst);
+        if self.connections.shutting_down.load(Relaxed)
+            && !self.slot.has_body.load(Relaxed)
+            && self.slot.phase.change(Phase::Idle, Phase::Parked)
+        {
+            self.slot.close.notify_one();
+        }
     }
 }
 
@@ -873,7 +907,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn shutdown_closes_waiting_connections_and_lets_busy_ones_finish() {
+    async fn shutdown_keeps_waiting_connections_and_lets_busy_ones_finish() {
         let connections = registry(8);
         let phases = [
             Phase::Fresh,
@@ -888,24 +922,54 @@ mod tests {
             // The permits of parking and shedding, taken as their tasks would.
             let _ = was_notified(signal).await;
         }
+        let with_body = connection_in(&connections, Phase::Idle);
+        with_body.signal().saw_body();
+        assert!(!signals[0].is_parked(), "fresh, before shutdown");
 
         connections.shutdown();
-        for ((registration, signal), was) in open.iter().zip(&signals).zip(phases) {
-            let expected = if was == Phase::Busy {
-                Phase::Busy
-            } else {
-                Phase::Closing
-            };
-            assert_eq!(phase(registration), expected, "{was:?}");
+        // Idle ones are put aside; the fresh one is to be put aside too.
+        let expected = [
+            Phase::Fresh,
+            Phase::Busy,
+            Phase::Parked,
+            Phase::Parked,
+            Phase::Closing,
+        ];
+        for ((registration, signal), (was, now)) in open
+            .iter()
+            .zip(&signals)
+            .zip(phases.into_iter().zip(expected))
+        {
+            assert_eq!(phase(registration), now, "{was:?}");
             assert!(signal.is_shutting_down());
             assert!(was_notified(signal).await, "{was:?}");
+            assert_eq!(
+                signal.is_parked(),
+                now == Phase::Parked || now == Phase::Fresh,
+                "{was:?}"
+            );
         }
+        assert_eq!(phase(&with_body), Phase::Idle, "hyper still holds its body");
+        assert_eq!(connections.busy(), 1);
+        assert_eq!(connections.closing.load(Relaxed), 1);
 
         let mut drained = std::pin::pin!(connections.drained());
+        drop(with_body);
         assert!(timeout(Duration::ZERO, drained.as_mut()).await.is_err());
         drop(open);
         assert!(timeout(Duration::ZERO, drained).await.is_ok());
         assert_eq!(connections.closing.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_shutdown_the_sweeper_still_closes_idle_connections() {
+        let connections = registry(8);
+        let idle = connection_in(&connections, Phase::Idle);
+        connections.shutdown();
+        advance(KEEPALIVE).await;
+        connections.sweep_idle(TICK);
+        assert_eq!(phase(&idle), Phase::Closing);
+        assert!(idle.signal().is_closing());
     }
 
     #[tokio::test(start_paused = true)]

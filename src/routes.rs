@@ -56,6 +56,12 @@ pub fn respond(
     );
     // Every answer is about "now": nothing may be cached.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Shutting down: this answer is the connection's last, and says so;
+    // hyper closes the connection after it. The client opens a new one,
+    // elsewhere, instead of sending on one that is about to close.
+    if !state.is_ready() {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let mut response = Response::new(Full::new(answer.body));
     *response.status_mut() = answer.status;
     *response.headers_mut() = headers;
@@ -262,9 +268,22 @@ mod tests {
     }
 
     #[test]
-    fn readyz_is_503_after_shutdown_starts() {
+    fn after_shutdown_starts_readyz_is_503_and_every_answer_closes_its_connection() {
         let state = new_state();
+        let closes = |state: &State| {
+            Route::ALL.map(|route| {
+                let answer = respond(
+                    &Method::GET,
+                    route,
+                    state,
+                    SystemTime::now(),
+                    HeaderMap::new(),
+                );
+                answer.headers().get(header::CONNECTION) == Some(&HeaderValue::from_static("close"))
+            })
+        };
         assert_eq!(get("/readyz", &state).status(), StatusCode::OK);
+        assert_eq!(closes(&state), [false; Route::ALL.len()]);
         state.begin_shutdown();
         assert_eq!(
             get("/readyz", &state).status(),
@@ -272,6 +291,7 @@ mod tests {
         );
         // Liveness does not change: the process is still healthy while it drains.
         assert_eq!(get("/healthz", &state).status(), StatusCode::OK);
+        assert_eq!(closes(&state), [true; Route::ALL.len()]);
     }
 
     #[tokio::test]

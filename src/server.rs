@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket};
 
 use crate::config::Config;
-use crate::connections::{Connections, Registration, Stream, Tracked};
+use crate::connections::{Connections, Registration, Signal, Stream, Tracked};
 use crate::log::{self, AccessLog};
 use crate::route::Route;
 use crate::routes::{self, Body};
@@ -119,17 +119,21 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
     state.begin_shutdown();
     // Stop accepting new connections.
     drop(listener);
-    // Ask open connections to finish their current request; idle ones close now.
+    // Busy connections finish their request; waiting ones serve one more.
     connections.shutdown();
-    // Wait for them, but never longer than the grace period.
+    // Wait for them, but never longer than the grace period. Idle ones left
+    // at its end close quietly: their clients are owed nothing.
     if tokio::time::timeout(config.shutdown_grace, connections.drained())
         .await
         .is_err()
     {
-        log::error(format_args!(
-            "shutdown grace of {} ms expired; closing the remaining connections",
-            config.shutdown_grace.as_millis()
-        ));
+        let busy = connections.busy();
+        if busy > 0 {
+            log::error(format_args!(
+                "shutdown grace of {} ms expired with {busy} requests unfinished; closing every connection",
+                config.shutdown_grace.as_millis()
+            ));
+        }
     }
     for task in background {
         task.abort();
@@ -162,7 +166,8 @@ fn http1(config: &Config) -> http1::Builder {
 /// read but had not parsed) and waits outside again; the next request gets
 /// a new hyper connection. An idle connection then costs only its task and
 /// socket. `moscow_time_connections_parked` counts the connections waiting
-/// so.
+/// so. At shutdown a waiting connection is served once more: that answer
+/// says `Connection: close`, and hyper closes the connection after it.
 async fn serve<S: Stream + Send + 'static>(
     stream: S,
     registration: Registration,
@@ -174,11 +179,9 @@ async fn serve<S: Stream + Send + 'static>(
     let body_signal = registration.signal();
     let mut io = Tracked::new(stream, registration);
     // A fresh connection must send its first byte within the header timeout.
-    tokio::select! {
-        biased;
-        () = signal.notified() => return,
-        first = io.next_bytes() => if !first { return },
-        () = tokio::time::sleep(header_read_timeout) => return,
+    let header_timeout = tokio::time::sleep(header_read_timeout);
+    if !next_request(&mut io, &signal, Some(header_timeout)).await {
+        return;
     }
     let service_state = Arc::clone(&state);
     let mut service = service_fn(move |req: Request<Incoming>| {
@@ -198,14 +201,16 @@ async fn serve<S: Stream + Send + 'static>(
                     if signal.is_closing() {
                         return;
                     }
-                    if signal.is_shutting_down() {
-                        // Finish the request in flight, then close.
-                        conn.as_mut().graceful_shutdown();
-                        draining = true;
-                    } else if signal.is_parked() {
+                    if signal.is_parked() {
                         // Idle since hyper's last poll: put it aside.
                         break None;
                     }
+                    if signal.is_shutting_down() && signal.has_body() {
+                        // Finish the request in flight, then close.
+                        conn.as_mut().graceful_shutdown();
+                        draining = true;
+                    }
+                    // Busy at shutdown: parked once its answer is written.
                 }
                 served = conn.as_mut() => break Some(served),
             }
@@ -213,7 +218,6 @@ async fn serve<S: Stream + Send + 'static>(
         match served {
             Some(Ok(())) => return,
             Some(Err(err)) => return log::connection_error(&err),
-            None if draining || signal.is_shutting_down() => return,
             None => {}
         }
         let parts = Pin::into_inner(conn).into_parts();
@@ -223,10 +227,34 @@ async fn serve<S: Stream + Send + 'static>(
         // Parked until its next byte; the keep-alive sweeper closes it after
         // KEEPALIVE_TIMEOUT_MS.
         let _parked = state.metrics.connection_parked();
+        if !next_request(&mut io, &signal, None).await {
+            return;
+        }
+    }
+}
+
+/// Waits outside hyper until the connection has a byte to read: false if it
+/// is told to close, its client closes it, or `timeout` passes first.
+/// Shutdown does not end the wait: the request that comes is served, as the
+/// connection's last.
+async fn next_request<S: Stream>(
+    io: &mut Tracked<S>,
+    signal: &Signal,
+    timeout: Option<tokio::time::Sleep>,
+) -> bool {
+    let timeout = async {
+        match timeout {
+            Some(sleep) => sleep.await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut timeout = std::pin::pin!(timeout);
+    loop {
         tokio::select! {
             biased;
-            () = signal.notified() => return,
-            more = io.next_bytes() => if !more { return },
+            () = signal.notified() => if signal.is_closing() { return false },
+            more = io.next_bytes() => return more,
+            () = &mut timeout => return false,
         }
     }
 }
@@ -291,7 +319,8 @@ mod tests {
 
     /// One connection through hyper, as `run` serves it, on the paused clock:
     /// answered, parked (hyper put aside) after a sweeper tick idle, answered
-    /// again, then closed by shutdown while parked.
+    /// again; at shutdown, parked, it is answered once more, with
+    /// `Connection: close`, and closed.
     #[tokio::test(start_paused = true)]
     async fn a_connection_is_answered_parked_answered_again_and_shut_down() {
         let config = Config {
@@ -326,7 +355,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert!(parked(&state));
 
+        state.begin_shutdown();
         connections.shutdown();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(parked(&state), "shutdown closed a waiting connection");
+        client.write_all(GET).await.unwrap();
+        let last = answer(&mut client).await;
+        assert!(last.starts_with("HTTP/1.1 200 OK"), "{last}");
+        assert!(last.contains("connection: close\r\n"), "{last}");
         let mut rest = Vec::new();
         client.read_to_end(&mut rest).await.unwrap();
         assert!(rest.is_empty(), "{rest:?}");

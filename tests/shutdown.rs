@@ -2,10 +2,11 @@
 
 mod support;
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use support::{Binary, first_status, read_to_close, spawn_binary, spawn_command, within};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn assert_clean_exit(server: Binary) -> String {
@@ -25,7 +26,7 @@ async fn sigterm_and_sigint_stop_an_idle_server_with_0() {
 }
 
 #[tokio::test]
-async fn in_flight_request_finishes_and_sees_readyz_503() {
+async fn in_flight_and_idle_connections_each_get_a_last_answer_with_readyz_503() {
     let mut server = spawn_binary(&[]).await;
     let addr = server.addr;
 
@@ -35,12 +36,7 @@ async fn in_flight_request_finishes_and_sees_readyz_503() {
         .await
         .unwrap();
     let mut buf = [0u8; 512];
-    let n = within(
-        "first answer",
-        tokio::io::AsyncReadExt::read(&mut idle, &mut buf),
-    )
-    .await
-    .unwrap();
+    let n = within("first answer", idle.read(&mut buf)).await.unwrap();
     assert_eq!(first_status(&String::from_utf8_lossy(&buf[..n])), Some(200));
 
     // A request in flight: its head is half sent when the signal arrives.
@@ -52,8 +48,6 @@ async fn in_flight_request_finishes_and_sees_readyz_503() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.signal("TERM").await;
 
-    // The idle connection is closed at once, without an answer.
-    assert_eq!(read_to_close(&mut idle).await, "");
     // New connections are refused once the listener is gone.
     within("listener closed", async {
         while TcpStream::connect(addr).await.is_ok() {
@@ -68,17 +62,133 @@ async fn in_flight_request_finishes_and_sees_readyz_503() {
     assert_eq!(first_status(&answer), Some(503), "{answer}");
     assert!(answer.contains("connection: close"), "{answer}");
 
-    assert!(
-        support::next_line(&mut server.stdout)
-            .await
-            .starts_with("GET /healthz 200")
+    // The idle connection is still open: its next request is its last.
+    idle.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut idle).await;
+    assert_eq!(first_status(&answer), Some(503), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        lines.push(support::next_line(&mut server.stdout).await);
+    }
+    assert!(lines[0].starts_with("GET /healthz 200"), "{lines:?}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("GET /readyz 503"))
+            .count(),
+        2,
+        "{lines:?}"
     );
-    assert!(
-        support::next_line(&mut server.stdout)
+    let stderr = assert_clean_exit(server).await;
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[tokio::test]
+async fn at_shutdown_an_idle_connection_that_sends_nothing_closes_at_the_keepalive_timeout_or_the_grace()
+ {
+    for (keepalive, grace) in [("300", "5000"), ("5000", "300")] {
+        let server = spawn_binary(&[
+            ("KEEPALIVE_TIMEOUT_MS", keepalive),
+            ("SHUTDOWN_GRACE_MS", grace),
+        ])
+        .await;
+        let mut idle = TcpStream::connect(server.addr).await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
-            .starts_with("GET /readyz 503")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        within("first answer", idle.read(&mut buf)).await.unwrap();
+        server.signal("TERM").await;
+        let started = Instant::now();
+        assert_eq!(read_to_close(&mut idle).await, "", "nothing more is sent");
+        // Well before the other of the two, which is 5 s.
+        let closed_after = started.elapsed();
+        assert!(
+            closed_after < Duration::from_secs(4),
+            "closed after {closed_after:?} (KEEPALIVE_TIMEOUT_MS={keepalive}, SHUTDOWN_GRACE_MS={grace})"
+        );
+        // An idle client is owed nothing: no error at the end of the grace.
+        let stderr = assert_clean_exit(server).await;
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+}
+
+/// A pool's connection: GET /healthz back to back until the server answers
+/// `Connection: close` (or after `MAX_REQUESTS`). Returns how many were
+/// sent and how many of them got no answer (the connection closed or reset
+/// under them).
+async fn back_to_back(addr: SocketAddr) -> (u32, u32) {
+    const MAX_REQUESTS: u32 = 100_000;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    for sent in 1..=MAX_REQUESTS {
+        if stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return (sent, 1);
+        }
+        match within("an answer", read_response(&mut stream)).await {
+            Some(head) if head.contains("connection: close") => return (sent, 0),
+            Some(_) => {}
+            None => return (sent, 1),
+        }
+    }
+    (MAX_REQUESTS, 0)
+}
+
+/// One response's head (its body is read and dropped), or None if the
+/// connection ends first.
+async fn read_response(stream: &mut TcpStream) -> Option<String> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0; 1024];
+    loop {
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end + 4]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if bytes.len() >= end + 4 + length {
+                return Some(head);
+            }
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// What a rollout does to an old pod: it is told to stop while its clients
+/// send requests back to back on keep-alive connections. Every request gets
+/// an answer; each connection's last one says `Connection: close`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_under_back_to_back_requests_leaves_none_unanswered() {
+    const CLIENTS: u32 = 16;
+    let server = support::start();
+    let server = server.await;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| tokio::spawn(back_to_back(server.addr)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop().await;
+    let (mut sent, mut unanswered) = (0, 0);
+    for client in clients {
+        let (s, u) = within("a client", client).await.unwrap();
+        sent += s;
+        unanswered += u;
+    }
+    assert!(sent > CLIENTS, "only {sent} requests sent");
+    assert_eq!(
+        unanswered, 0,
+        "{unanswered} of {sent} requests got no answer"
     );
-    assert_clean_exit(server).await;
 }
 
 #[tokio::test]

@@ -83,26 +83,42 @@ impl Connection {
     }
 }
 
-/// The length of the first complete HTTP/1.1 response in `bytes` and whether
-/// its status is 2xx, or None while it is incomplete. Bodies are framed by
-/// Content-Length, as every server measured here frames them.
-fn complete_response(bytes: &[u8]) -> Option<Result<(usize, bool), String>> {
+/// The first complete HTTP/1.1 response in `bytes`, or None while it is
+/// incomplete. Bodies are framed by Content-Length, as every server measured
+/// here frames them.
+fn complete_response(bytes: &[u8]) -> Option<Result<Response, String>> {
     let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
+    let header = |wanted: &str| {
+        head.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case(wanted).then(|| value.trim())
+        })
+    };
     let ok = head.starts_with("HTTP/1.1 2");
-    let length = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse::<usize>())
-    });
-    match length {
-        Some(Ok(length)) => {
-            (bytes.len() >= head_end + length).then_some(Ok((head_end + length, ok)))
-        }
+    let last = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    match header("content-length").map(str::parse::<usize>) {
+        Some(Ok(length)) => (bytes.len() >= head_end + length).then_some(Ok(Response {
+            length: head_end + length,
+            ok,
+            last,
+        })),
         _ => Some(Err(format!(
             "a response without a valid Content-Length: {head:?}"
         ))),
     }
+}
+
+/// A complete response, as pace reads it.
+#[derive(Debug, PartialEq)]
+struct Response {
+    /// Head and body, in bytes.
+    length: usize,
+    /// A 2xx status.
+    ok: bool,
+    /// `Connection: close`: the server closes the connection after it, so
+    /// no request may follow on it (RFC 9112, 9.6).
+    last: bool,
 }
 
 /// The latency below which a share `q` of the sorted `latencies` fall.
@@ -204,7 +220,7 @@ fn run(args: &Args) -> Result<String, String> {
                 }
             }
             match complete_response(&connection.buffer) {
-                Some(Ok((length, ok))) => {
+                Some(Ok(Response { length, ok, last })) => {
                     let Some(due) = connection.due.take() else {
                         return Err("an answer nobody asked for".into());
                     };
@@ -215,14 +231,19 @@ fn run(args: &Args) -> Result<String, String> {
                         errors += 1
                     }
                     connection.buffer.drain(..length);
-                    free.push(token);
+                    if last {
+                        closed = true;
+                    } else {
+                        free.push(token);
+                    }
                 }
                 Some(Err(e)) => return Err(e),
                 None => {}
             }
             if closed {
-                // The server closed the connection: its request, if any, is an
-                // error, and a new connection takes its place.
+                // The server closed the connection or said it would: its
+                // request, if any, is an error, and a new connection takes
+                // its place.
                 if connection.due.take().is_some() {
                     errors += 1;
                 } else {
@@ -281,19 +302,20 @@ mod tests {
         let response = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
         assert_eq!(complete_response(&response[..20]), None);
         assert_eq!(complete_response(&response[..response.len() - 1]), None);
+        let answer = |length, ok, last| Some(Ok(Response { length, ok, last }));
         assert_eq!(
             complete_response(response),
-            Some(Ok((response.len(), true)))
+            answer(response.len(), true, false)
         );
         let two = [
             &response[..],
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: Close\r\n\r\n",
         ]
         .concat();
-        assert_eq!(complete_response(&two), Some(Ok((response.len(), true))));
+        assert_eq!(complete_response(&two), answer(response.len(), true, false));
         assert_eq!(
             complete_response(&two[response.len()..]),
-            Some(Ok((two.len() - response.len(), false)))
+            answer(two.len() - response.len(), false, true)
         );
         assert!(matches!(
             complete_response(b"HTTP/1.1 200 OK\r\n\r\n"),
