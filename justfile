@@ -58,7 +58,7 @@ lint: _tools (_need "cargo rustfmt clippy")
 
 # every test: lint, unit and integration tests, the page in a browser, then the images and their pods
 [group('check')]
-test: lint test-rust build test-browser test-images test-docker test-bases test-mutants test-seccomp test-kubernetes test-publish test-sbom
+test: lint test-rust build test-browser test-images test-docker test-bases test-mutants test-seccomp test-kubernetes test-cluster test-publish test-sbom
 
 # unit and integration tests of the server
 [group('check')]
@@ -119,7 +119,7 @@ test-seccomp CHECK="": _tools _podman (_need "strace curl jq busybox-static") (i
 [group('check')]
 test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratch") (_pytest CHECK "tests/kubernetes/test_drift.py" "tests/kubernetes/test_pods.py")
 
-# the manifests on the real cluster of `just cluster`: its seven checks, then their mutants (CHECK=ID: that check alone); not yet in `just test` (docs/kubernetes-cluster.md)
+# the manifests on the real cluster of `just cluster` (started if need be, left running): its seven checks, then their mutants (CHECK=ID: that check alone; docs/kubernetes-cluster.md)
 [group('check')]
 test-cluster: _tools _podman cluster (image "scratch")
     #!/usr/bin/env bash
@@ -150,6 +150,11 @@ cluster:
 [group('run')]
 cluster-down:
     cluster/down.sh
+
+# build the six images twice, each time in a clean podman store, and write whether they came out the same to docs/results/reproducible.md
+[group('report')]
+reproducible: _tools _podman images
+    REPRO_ARCHS="amd64 arm64" REPRO_RESULTS=docs/results/reproducible.md pytest tests/images/test_build.py -k test_reproducible
 
 # both benchmarks below
 [group('report')]

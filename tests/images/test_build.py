@@ -1,19 +1,22 @@
 """Builds (slow: SLOW=0 or -m 'not slow' leaves them out): the layer cache
-after a change to src/ only, and two --no-cache builds of one commit giving
-a bit-identical binary and identical layers. Under test tags of this run,
-removed afterwards with the layers they made."""
+after a change to src/ only (under test tags of this run, removed afterwards
+with the layers they made), and two builds of one commit, each in a clean
+store of its own, giving the same images."""
 
-import hashlib
+import json
 import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from harness import project
 from harness.build import Builds, copy_context
-from harness.image import Unpacked
+from harness.image import BASE_LABEL
+from harness.project import build_arch
 from harness.report import info
+from harness.shell import output, run
 
 pytestmark = pytest.mark.slow
 
@@ -62,63 +65,108 @@ def test_cache_shared_stage(src_change):
         assert step_cached(done.stdout + done.stderr, "install -D -m 0755"), f"{variant} rebuilt the build stage"
 
 
-def config_differences(a: dict, b: dict, path: str = "") -> list[str]:
-    """The paths of the scalar fields that differ between two image configs."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in a.keys() | b.keys() for d in config_differences(a.get(k), b.get(k), f"{path}.{k}")]
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return sorted({d for x, y in zip(a, b, strict=True) for d in config_differences(x, y, f"{path}[]")})
-    return [path.lstrip(".")] if a != b else []
+VARIANTS = ("alpine", "distroless", "scratch")
+# The architectures of test_reproducible: this machine's in `just test`;
+# `just reproducible` sets both (two more compiles a round).
+REPRO_ARCHS = os.environ.get("REPRO_ARCHS") or build_arch()
 
 
-@pytest.mark.parametrize("variant", os.environ.get("REPRO_VARIANTS", "scratch").split())
-def test_reproducible(engine, variant, tmp_path, host_arch, image_repo):
-    """Two --no-cache builds of one commit: a bit-identical binary, identical
-    layers and the same image ID (scripts/build-image.sh drops the random IDs
-    buildah 1.28 writes into the docker-format config), so the same digests.
-    Docker: the binary only (no --timestamp in Docker 20.10)."""
-    builds = Builds(engine)
-    try:
-        unpacked = []
-        for i in (1, 2):
-            tag = f"localhost/moscow-time-repro-{os.getpid()}-{i}:{variant}"
+class CleanStore:
+    """A podman store of its own, empty but for the bases (loaded from
+    ARCHIVE, as a pull would bring them): a build in it shares no cache with
+    any other build."""
+
+    def __init__(self, folder: Path, archive: Path):
+        folder.mkdir()
+        conf = folder / "storage.conf"
+        conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n')
+        self.env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
+        output(["podman", "load", "--quiet", "--input", archive], env=self.env)
+
+    def build_all(self) -> dict[str, tuple[str, list[str]]]:
+        """Every variant for REPRO_ARCHS, as scripts/build-image.sh builds
+        them: {"VARIANT-ARCH": (image ID, layer digests)}."""
+        images = {}
+        for variant in VARIANTS:
             t0 = time.monotonic()
-            builds.build(variant, tag, "--no-cache")
-            info(f"clean (--no-cache) build {i} of {variant}: {time.monotonic() - t0:.0f} s")
-            unpacked.append(Unpacked(engine, tag, tmp_path / f"repro-{i}"))
-        a, b = unpacked
-        sums = {hashlib.sha256(u.binary.read_bytes()).hexdigest() for u in unpacked}
-        info(f"{variant} binary sha256: {' '.join(sums)}")
-        assert len(sums) == 1, "the binaries differ"
-        same_layers = a.config["rootfs"]["diff_ids"] == b.config["rootfs"]["diff_ids"]
-        if engine.name == "docker":
-            # Docker 20.10 cannot set file times (no --timestamp, no
-            # SOURCE_DATE_EPOCH): the binary's layer carries the build's.
-            info(f"{variant}: the two Docker builds' layers are {'the same' if same_layers else 'not the same'}")
-        else:
-            assert same_layers, "the layers differ"
-        compare_shipped(engine, f"{image_repo}:{variant}-{host_arch}", a, sums.pop())
-        if engine.name == "podman":
-            ids = {engine.image_id(t) for t in builds.tags if t.endswith(f":{variant}")}
-            info(f"{variant} image IDs of the two clean builds: {' '.join(ids)}")
-            assert len(ids) == 1, f"the image IDs differ in {', '.join(sorted(config_differences(a.config, b.config)))}"
-    finally:
-        builds.remove()
+            tag = f"localhost/moscow-time-repro:{variant}"
+            run([project.ROOT / "scripts/build-image.sh", variant], env={**self.env, "ARCHS": REPRO_ARCHS, "TAG": tag})
+            info(f"clean build of {variant} ({REPRO_ARCHS}): {time.monotonic() - t0:.0f} s")
+            for arch in REPRO_ARCHS.split():
+                inspect = output(["podman", "image", "inspect", f"{tag}-{arch}"], env=self.env)
+                image = json.loads(inspect)[0]
+                images[f"{variant}-{arch}"] = (image["Id"], image["RootFS"]["Layers"])
+        return images
+
+    def remove(self) -> None:
+        run(["podman", "system", "reset", "--force"], env=self.env, check=False)
 
 
-def compare_shipped(engine, ref: str, clean: Unpacked, binary_sum: str):
-    """The shipped image too, if it was built from this commit: the same
-    binary, and the same layers unless they came from an older commit's cache
-    (buildah's cache ignores --timestamp: such a layer keeps its file times)."""
-    if (
-        not engine.image_exists(ref)
-        or engine.labels(ref).get("org.opencontainers.image.revision") != project.revision()
-    ):
-        info(f"{ref} is missing or from another commit: not compared")
-        return
-    shipped = Unpacked(engine, ref, clean.dir.parent / "shipped")
-    assert hashlib.sha256(shipped.binary.read_bytes()).hexdigest() == binary_sum, (
-        f"{ref} (cached build) has another binary"
+@pytest.fixture(scope="module")
+def bases_archive(engine, image_repo, tmp_path_factory) -> Path:
+    """The bases the images here were built on (their labels name them: the
+    stand-ins, or the pinned upstream ones), saved to one archive."""
+    if engine.name != "podman":
+        pytest.skip("podman only: Docker 20.10 cannot set file times (docs/docker.md)")
+    names = set()
+    for variant in VARIANTS:
+        for arch in REPRO_ARCHS.split():
+            labels = engine.labels(f"{image_repo}:{variant}-{arch}")
+            names.add(labels[project.lib_sh("builder_label")[0]])
+            if BASE_LABEL in labels:
+                names.add(labels[BASE_LABEL])
+    archive = tmp_path_factory.mktemp("bases") / "bases.tar"
+    engine("save", "--multi-image-archive", "--output", archive, *sorted(names))
+    return archive
+
+
+def test_reproducible(engine, image_repo, bases_archive, tmp_path):
+    """Two builds of one commit, each in a clean store of its own (no layer
+    cache at all), give every image the same layers and the same ID, so the
+    same digests: scripts/build-image.sh stamps the commit time on every
+    file and drops the random IDs buildah 1.28 writes into the config."""
+    rounds = []
+    for i in (1, 2):
+        store = CleanStore(tmp_path / f"round-{i}", bases_archive)
+        try:
+            rounds.append(store.build_all())
+        finally:
+            store.remove()
+    first, second = rounds
+    info(
+        "image IDs of two clean builds:\n"
+        + "\n".join(f"  {image}: {first[image][0]} {second[image][0]}" for image in first)
     )
-    same = shipped.config["rootfs"]["diff_ids"] == clean.config["rootfs"]["diff_ids"]
-    info(f"{ref} (cached build) has {'the same' if same else 'other'} layers than the clean builds")
+    # The images here, if built from this commit: the layer cache may have
+    # given them an older commit's file times (docs/building.md).
+    for image, (image_id, _) in first.items():
+        ref = f"{image_repo}:{image}"
+        if engine.labels(ref).get("org.opencontainers.image.revision") == project.revision():
+            same = engine.image_id(ref) == image_id
+            info(f"{ref} (cached build) is {'the same image' if same else 'another image'}")
+    if results := os.environ.get("REPRO_RESULTS"):
+        write_results(Path(results), first, second)
+    layers = [image for image in first if first[image][1] != second[image][1]]
+    assert not layers, f"the layers differ for {', '.join(layers)}"
+    ids = [image for image in first if first[image][0] != second[image][0]]
+    assert not ids, f"the image IDs (configs) differ for {', '.join(ids)}"
+
+
+def write_results(path: Path, first: dict, second: dict) -> None:
+    """The two builds' image IDs, as `just reproducible` records them."""
+    rows = "\n".join(
+        f"| {image} | `{first[image][0][:16]}` | `{second[image][0][:16]}` | {same} |"
+        for image in first
+        for same in ["yes" if first[image] == second[image] else "**no**"]
+    )
+    path.write_text(
+        "# Reproducible images\n\n"
+        "Written by `just reproducible` (tests/images/test_build.py::test_reproducible\n"
+        "with both architectures): each image built twice from one commit, each\n"
+        "time in a clean podman store that holds only the bases. Same ID means\n"
+        "the same config and layers, so the same digest once pushed.\n\n"
+        f"Commit `{project.revision()[:12]}`, built {time.strftime('%d %b %Y', time.gmtime())}, "
+        f"podman {output(['podman', '--version']).split()[-1]}.\n\n"
+        "| image | first build's ID | second build's ID | same |\n| --- | --- | --- | --- |\n"
+        f"{rows}\n"
+    )
