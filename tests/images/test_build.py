@@ -83,18 +83,17 @@ class CleanStore:
         self.env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
         output(["podman", "load", "--quiet", "--input", archive], env=self.env)
 
-    def build_all(self) -> dict[str, tuple[str, list[str]]]:
-        """Every variant for REPRO_ARCHS, as scripts/build-image.sh builds
-        them: {"VARIANT-ARCH": (image ID, layer digests)}."""
+    def build(self, variants, archs: str, **env: str) -> dict[str, tuple[str, list[str]]]:
+        """VARIANTS for ARCHS, as scripts/build-image.sh builds them (with
+        ENV): {"VARIANT-ARCH": (image ID, layer digests)}."""
         images = {}
-        for variant in VARIANTS:
+        for variant in variants:
             t0 = time.monotonic()
             tag = f"localhost/moscow-time-repro:{variant}"
-            run([project.ROOT / "scripts/build-image.sh", variant], env={**self.env, "ARCHS": REPRO_ARCHS, "TAG": tag})
-            info(f"clean build of {variant} ({REPRO_ARCHS}): {time.monotonic() - t0:.0f} s")
-            for arch in REPRO_ARCHS.split():
-                inspect = output(["podman", "image", "inspect", f"{tag}-{arch}"], env=self.env)
-                image = json.loads(inspect)[0]
+            run([project.ROOT / "scripts/build-image.sh", variant], env={**self.env, "ARCHS": archs, "TAG": tag, **env})
+            info(f"clean build of {variant} ({archs}): {time.monotonic() - t0:.0f} s")
+            for arch in archs.split():
+                image = json.loads(output(["podman", "image", "inspect", f"{tag}-{arch}"], env=self.env))[0]
                 images[f"{variant}-{arch}"] = (image["Id"], image["RootFS"]["Layers"])
         return images
 
@@ -102,41 +101,60 @@ class CleanStore:
         run(["podman", "system", "reset", "--force"], env=self.env, check=False)
 
 
-@pytest.fixture(scope="module")
-def bases_archive(engine, image_repo, tmp_path_factory) -> Path:
-    """The bases the images here were built on (their labels name them: the
-    stand-ins, or the pinned upstream ones), saved to one archive."""
-    if engine.name != "podman":
-        pytest.skip("podman only: Docker 20.10 cannot set file times (docs/docker.md)")
-    names = set()
-    for variant in VARIANTS:
-        for arch in REPRO_ARCHS.split():
-            labels = engine.labels(f"{image_repo}:{variant}-{arch}")
-            names.add(labels[project.lib_sh("builder_label")[0]])
-            if BASE_LABEL in labels:
-                names.add(labels[BASE_LABEL])
-    archive = tmp_path_factory.mktemp("bases") / "bases.tar"
+def two_clean_builds(archive: Path, folder: Path, variants, archs: str, **env: str) -> tuple[dict, dict]:
+    """The images of two builds of this checkout, each in a clean store."""
+    rounds = []
+    for i in (1, 2):
+        store = CleanStore(folder / f"round-{i}", archive)
+        try:
+            rounds.append(store.build(variants, archs, **env))
+        finally:
+            store.remove()
+    first, second = rounds
+    info("image IDs of two clean builds:\n" + "\n".join(f"  {i}: {first[i][0]} {second[i][0]}" for i in first))
+    return first, second
+
+
+def differences(first: dict, second: dict) -> list[str]:
+    """What differs between two builds' images: "IMAGE: layers", or
+    "IMAGE: config" when only the image IDs do."""
+    return [
+        f"{image}: {'layers' if first[image][1] != second[image][1] else 'config'}"
+        for image in first
+        if first[image] != second[image]
+    ]
+
+
+def save_bases(engine, names, folder: Path) -> Path:
+    archive = folder / "bases.tar"
     engine("save", "--multi-image-archive", "--output", archive, *sorted(names))
     return archive
 
 
-def test_reproducible(engine, image_repo, bases_archive, tmp_path):
+@pytest.fixture(scope="module")
+def bases(engine, image_repo) -> dict[str, str]:
+    """The bases the images here were built on, as their labels name them
+    (the stand-ins, or the pinned upstream ones): {"builder" or
+    "VARIANT-ARCH": name}."""
+    if engine.name != "podman":
+        pytest.skip("podman only: Docker 20.10 cannot set file times (docs/docker.md)")
+    found = {}
+    for variant in VARIANTS:
+        for arch in REPRO_ARCHS.split():
+            labels = engine.labels(f"{image_repo}:{variant}-{arch}")
+            found["builder"] = labels[project.lib_sh("builder_label")[0]]
+            if BASE_LABEL in labels:
+                found[f"{variant}-{arch}"] = labels[BASE_LABEL]
+    return found
+
+
+def test_reproducible(engine, image_repo, bases, tmp_path):
     """Two builds of one commit, each in a clean store of its own (no layer
     cache at all), give every image the same layers and the same ID, so the
     same digests: scripts/build-image.sh stamps the commit time on every
     file and drops the random IDs buildah 1.28 writes into the config."""
-    rounds = []
-    for i in (1, 2):
-        store = CleanStore(tmp_path / f"round-{i}", bases_archive)
-        try:
-            rounds.append(store.build_all())
-        finally:
-            store.remove()
-    first, second = rounds
-    info(
-        "image IDs of two clean builds:\n"
-        + "\n".join(f"  {image}: {first[image][0]} {second[image][0]}" for image in first)
-    )
+    archive = save_bases(engine, set(bases.values()), tmp_path)
+    first, second = two_clean_builds(archive, tmp_path, VARIANTS, REPRO_ARCHS)
     # The images here, if built from this commit: the layer cache may have
     # given them an older commit's file times (docs/building.md).
     for image, (image_id, _) in first.items():
@@ -146,10 +164,26 @@ def test_reproducible(engine, image_repo, bases_archive, tmp_path):
             info(f"{ref} (cached build) is {'the same image' if same else 'another image'}")
     if results := os.environ.get("REPRO_RESULTS"):
         write_results(Path(results), first, second)
-    layers = [image for image in first if first[image][1] != second[image][1]]
-    assert not layers, f"the layers differ for {', '.join(layers)}"
-    ids = [image for image in first if first[image][0] != second[image][0]]
-    assert not ids, f"the image IDs (configs) differ for {', '.join(ids)}"
+    assert differences(first, second) == []
+
+
+def test_reproducible_mutant(engine, bases, tmp_path):
+    """The check above fails on a build that is not reproducible: a
+    Containerfile whose layer records the time of the build."""
+    base = bases[f"alpine-{build_arch()}"]
+    containerfile = tmp_path / "Containerfile.build-time"
+    containerfile.write_text("ARG ALPINE_IMAGE\nFROM ${ALPINE_IMAGE}\nRUN date +%s%N > /etc/built-at\n")
+    archive = save_bases(engine, {base}, tmp_path)
+    first, second = two_clean_builds(
+        archive,
+        tmp_path,
+        ["alpine"],
+        build_arch(),
+        CONTAINERFILE=str(containerfile),
+        BUILDER_IMAGE=base,
+        ALPINE_IMAGE=base,
+    )
+    assert differences(first, second) == [f"alpine-{build_arch()}: layers"]
 
 
 def write_results(path: Path, first: dict, second: dict) -> None:
