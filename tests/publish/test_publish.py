@@ -6,6 +6,7 @@ relies on is a test of its own (and tests/publish/test_publish_mutants.py breaks
 scripts to prove each can fail).
 """
 
+import hashlib
 import json
 import re
 import subprocess
@@ -285,6 +286,16 @@ def test_attached_sizes(published, certs, registry):
     assert set(sizes["att"]) == {"https://spdx.dev/Document", "https://slsa.dev/provenance/v1"}
 
 
+def sign_and_attest(cosign, cosign_keys, certs, ref, kind, predicate):
+    """What `just publish` does for REF, by hand with the publisher's key: a
+    cosign signature and one attestation of KIND (the PREDICATE file)."""
+    env = {"COSIGN_PASSWORD": "", "SSL_CERT_DIR": str(certs / "certs")}
+    key = cosign_keys["publisher"][0]
+    succeeded(run(cosign, "sign", "--yes", "--key", key, "--tlog-upload=false", ref, env=env))
+    attest = ["attest", "--yes", "--key", key, "--tlog-upload=false", "--type", kind, "--predicate", predicate, ref]
+    succeeded(run(cosign, *attest, env=env))
+
+
 @pytest.fixture(scope="session", params=["sbom", "provenance"])
 def half_attested(request, publish, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory):
     """scratch amd64 pushed unsigned, then signed and given one of the two
@@ -292,34 +303,14 @@ def half_attested(request, publish, registry, cosign, cosign_keys, certs, image_
     missing = request.param
     output = succeeded(publish(f"{registry}/no-{missing}", "none", "none", variants=["scratch"]))
     ref = re.search(r"linux/amd64 +(\S+)", output)[1]
-    folder = tmp_path_factory.mktemp(f"no-{missing}")
-    env = {"COSIGN_PASSWORD": "", "SSL_CERT_DIR": str(certs / "certs")}
-    key = cosign_keys["publisher"][0]
-    succeeded(run(cosign, "sign", "--yes", "--key", key, "--tlog-upload=false", ref, env=env))
+    predicate = tmp_path_factory.mktemp(f"no-{missing}") / "predicate.json"
     if missing == "sbom":
-        (folder / "predicate.json").write_text(
-            succeeded(run(ROOT / "publish/provenance.sh", "scratch", f"{image_repo}:scratch-amd64"))
-        )
+        predicate.write_text(succeeded(run(ROOT / "publish/provenance.sh", "scratch", f"{image_repo}:scratch-amd64")))
         kind = "slsaprovenance1"
     else:
-        (folder / "predicate.json").write_text('{"spdxVersion": "SPDX-2.3", "packages": []}')
+        predicate.write_text('{"spdxVersion": "SPDX-2.3", "packages": []}')
         kind = "spdxjson"
-    succeeded(
-        run(
-            cosign,
-            "attest",
-            "--yes",
-            "--key",
-            key,
-            "--tlog-upload=false",
-            "--type",
-            kind,
-            "--predicate",
-            folder / "predicate.json",
-            ref,
-            env=env,
-        )
-    )
+    sign_and_attest(cosign, cosign_keys, certs, ref, kind, predicate)
     return missing, ref
 
 
@@ -339,3 +330,31 @@ def test_publish_lists_hold_both_platforms(published, certs):
         assert sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest["manifests"]) == [
             f"linux/{a}" for a in ARCHS
         ]
+
+
+@pytest.fixture(scope="session")
+def one_platform(published, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory):
+    """Someone with the key publishes a list of the signed scratch
+    linux/amd64 image alone: signed, with a provenance about its digest,
+    everything `just verify` asks of a list but the two platforms."""
+    full = published["digests"][("scratch", "manifest list")]
+    manifest = json.loads(
+        succeeded(run("skopeo", "inspect", "--raw", "--cert-dir", certs / "certs", f"docker://{full}"))
+    )
+    manifest["manifests"] = [m for m in manifest["manifests"] if m["platform"]["architecture"] == "amd64"]
+    folder = tmp_path_factory.mktemp("one-platform")
+    body = folder / "list.json"
+    body.write_text(json.dumps(manifest))
+    url = f"https://{registry}/v2/moscow-time/manifests/one-platform"
+    put = ["curl", "-sSf", "--cacert", certs / "ca.crt", "-X", "PUT", "-H", f"Content-Type: {manifest['mediaType']}"]
+    succeeded(run(*put, "--data-binary", f"@{body}", url))
+    ref = f"{registry}/moscow-time@sha256:{hashlib.sha256(body.read_bytes()).hexdigest()}"
+    predicate = folder / "provenance.json"
+    predicate.write_text(succeeded(run(ROOT / "publish/provenance.sh", "scratch", f"{image_repo}:scratch-amd64")))
+    sign_and_attest(cosign, cosign_keys, certs, ref, "slsaprovenance1", predicate)
+    return ref
+
+
+def test_verify_refuses_one_platform_list(verify, one_platform):
+    line = refused(verify(one_platform), r"^refused: ")
+    assert "the manifest list holds linux/amd64, not exactly linux/amd64 and linux/arm64" in line, line
