@@ -3,6 +3,7 @@ after a change to src/ only (under test tags of this run, removed afterwards
 with the layers they made), and two builds of one commit, each in a clean
 store of its own, giving the same images."""
 
+import hashlib
 import json
 import os
 import re
@@ -78,6 +79,7 @@ class CleanStore:
 
     def __init__(self, folder: Path, archive: Path):
         folder.mkdir()
+        self.folder = folder
         conf = folder / "storage.conf"
         conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n')
         self.env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
@@ -85,7 +87,7 @@ class CleanStore:
 
     def build(self, variants, archs: str, **env: str) -> dict[str, tuple[str, list[str]]]:
         """VARIANTS for ARCHS, as scripts/build-image.sh builds them (with
-        ENV): {"VARIANT-ARCH": (image ID, layer digests)}."""
+        ENV): {"VARIANT-ARCH": (image ID, layer digests, pushed digest)}."""
         images = {}
         for variant in variants:
             t0 = time.monotonic()
@@ -94,8 +96,18 @@ class CleanStore:
             info(f"clean build of {variant} ({archs}): {time.monotonic() - t0:.0f} s")
             for arch in archs.split():
                 image = json.loads(output(["podman", "image", "inspect", f"{tag}-{arch}"], env=self.env))[0]
-                images[f"{variant}-{arch}"] = (image["Id"], image["RootFS"]["Layers"])
+                pushed = self.push(f"{tag}-{arch}", f"{variant}-{arch}")
+                images[f"{variant}-{arch}"] = (image["Id"], image["RootFS"]["Layers"], pushed)
         return images
+
+    def push(self, image: str, name: str) -> str:
+        """The digest IMAGE gets when pushed as `just publish` pushes it
+        (Docker v2s2, gzip layers): the sha256 of the manifest written to a
+        dir: layout, the bytes a registry would serve."""
+        layout = self.folder / "pushed" / name
+        layout.parent.mkdir(exist_ok=True)
+        output(["podman", "push", "--quiet", "--format", "v2s2", "--compress", image, f"dir:{layout}"], env=self.env)
+        return "sha256:" + hashlib.sha256((layout / "manifest.json").read_bytes()).hexdigest()
 
     def remove(self) -> None:
         run(["podman", "system", "reset", "--force"], env=self.env, check=False)
@@ -111,18 +123,20 @@ def two_clean_builds(archive: Path, folder: Path, variants, archs: str, **env: s
         finally:
             store.remove()
     first, second = rounds
-    info("image IDs of two clean builds:\n" + "\n".join(f"  {i}: {first[i][0]} {second[i][0]}" for i in first))
+    info("pushed digests of two clean builds:\n" + "\n".join(f"  {i}: {first[i][2]} {second[i][2]}" for i in first))
     return first, second
 
 
 def differences(first: dict, second: dict) -> list[str]:
-    """What differs between two builds' images: "IMAGE: layers", or
-    "IMAGE: config" when only the image IDs do."""
-    return [
-        f"{image}: {'layers' if first[image][1] != second[image][1] else 'config'}"
-        for image in first
-        if first[image] != second[image]
-    ]
+    """What differs between two builds' images: "IMAGE: layers", "IMAGE:
+    config" when only the image IDs do, or "IMAGE: pushed digest" when only
+    the compressed push does."""
+    found = []
+    for image in first:
+        (id1, layers1, _), (id2, layers2, _) = first[image], second[image]
+        if first[image] != second[image]:
+            found.append(f"{image}: {'layers' if layers1 != layers2 else 'config' if id1 != id2 else 'pushed digest'}")
+    return found
 
 
 def save_bases(engine, names, folder: Path) -> Path:
@@ -150,14 +164,15 @@ def bases(engine, image_repo) -> dict[str, str]:
 
 def test_reproducible(engine, image_repo, bases, tmp_path):
     """Two builds of one commit, each in a clean store of its own (no layer
-    cache at all), give every image the same layers and the same ID, so the
-    same digests: scripts/build-image.sh stamps the commit time on every
-    file and drops the random IDs buildah 1.28 writes into the config."""
+    cache at all), give every image the same layers, the same ID and, pushed
+    as `just publish` pushes, the same digest: scripts/build-image.sh stamps
+    the commit time on every file and drops the random IDs buildah 1.28
+    writes into the config."""
     archive = save_bases(engine, set(bases.values()), tmp_path)
     first, second = two_clean_builds(archive, tmp_path, VARIANTS, REPRO_ARCHS)
     # The images here, if built from this commit: the layer cache may have
     # given them an older commit's file times (docs/building.md).
-    for image, (image_id, _) in first.items():
+    for image, (image_id, *_) in first.items():
         ref = f"{image_repo}:{image}"
         if engine.labels(ref).get("org.opencontainers.image.revision") == project.revision():
             same = engine.image_id(ref) == image_id
@@ -187,9 +202,9 @@ def test_reproducible_mutant(engine, bases, tmp_path):
 
 
 def write_results(path: Path, first: dict, second: dict) -> None:
-    """The two builds' image IDs, as `just reproducible` records them."""
+    """The two builds' pushed digests, as `just reproducible` records them."""
     rows = "\n".join(
-        f"| {image} | `{first[image][0][:16]}` | `{second[image][0][:16]}` | {same} |"
+        f"| {image} | `{first[image][2][7:23]}` | `{second[image][2][7:23]}` | {same} |"
         for image in first
         for same in ["yes" if first[image] == second[image] else "**no**"]
     )
@@ -197,10 +212,11 @@ def write_results(path: Path, first: dict, second: dict) -> None:
         "# Reproducible images\n\n"
         "Written by `just reproducible` (tests/images/test_build.py::test_reproducible\n"
         "with both architectures): each image built twice from one commit, each\n"
-        "time in a clean podman store that holds only the bases. Same ID means\n"
-        "the same config and layers, so the same digest once pushed.\n\n"
+        "time in a clean podman store that holds only the bases, then pushed as\n"
+        "`just publish` pushes it (Docker v2s2, gzip layers) to a `dir:` layout.\n"
+        "The digest is the sha256 of that manifest: the one a registry serves.\n\n"
         f"Commit `{project.revision()[:12]}`, built {time.strftime('%d %b %Y', time.gmtime())}, "
         f"podman {output(['podman', '--version']).split()[-1]}.\n\n"
-        "| image | first build's ID | second build's ID | same |\n| --- | --- | --- | --- |\n"
+        "| image | first build's digest | second build's digest | same |\n| --- | --- | --- | --- |\n"
         f"{rows}\n"
     )
