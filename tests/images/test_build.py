@@ -202,9 +202,15 @@ def test_reproducible_mutant(engine, bases, tmp_path):
 
 
 def write_results(path: Path, first: dict, second: dict) -> None:
-    """The two builds' pushed digests, as `just reproducible` records them."""
+    """The two builds' image IDs and pushed digests, as `just reproducible`
+    records them (the first 16 hex digits of each)."""
+
+    def both(image: str, field: int) -> str:
+        a, b = (build[image][field].removeprefix("sha256:")[:16] for build in (first, second))
+        return f"`{a}`" if a == b else f"`{a}` / `{b}`"
+
     rows = "\n".join(
-        f"| {image} | `{first[image][2][7:23]}` | `{second[image][2][7:23]}` | {same} |"
+        f"| {image} | {both(image, 0)} | {both(image, 2)} | {same} |"
         for image in first
         for same in ["yes" if first[image] == second[image] else "**no**"]
     )
@@ -214,9 +220,10 @@ def write_results(path: Path, first: dict, second: dict) -> None:
         "with both architectures): each image built twice from one commit, each\n"
         "time in a clean podman store that holds only the bases, then pushed as\n"
         "`just publish` pushes it (Docker v2s2, gzip layers) to a `dir:` layout.\n"
-        "The digest is the sha256 of that manifest: the one a registry serves.\n\n"
+        "The pushed digest is the sha256 of that manifest: the one a registry\n"
+        "serves. One value in a cell means both builds gave it.\n\n"
         f"Commit `{project.revision()[:12]}`, built {time.strftime('%d %b %Y', time.gmtime())}, "
         f"podman {output(['podman', '--version']).split()[-1]}.\n\n"
-        "| image | first build's digest | second build's digest | same |\n| --- | --- | --- | --- |\n"
+        "| image | image ID | pushed digest | same layers, ID and digest |\n| --- | --- | --- | --- |\n"
         f"{rows}\n"
     )
