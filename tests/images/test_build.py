@@ -85,7 +85,7 @@ class CleanStore:
         self.env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
         output(["podman", "load", "--quiet", "--input", archive], env=self.env)
 
-    def build(self, variants, archs: str, **env: str) -> dict[str, tuple[str, list[str]]]:
+    def build(self, variants, archs: str, **env: str) -> dict[str, tuple[str, list[str], str]]:
         """VARIANTS for ARCHS, as scripts/build-image.sh builds them (with
         ENV): {"VARIANT-ARCH": (image ID, layer digests, pushed digest)}."""
         images = {}
