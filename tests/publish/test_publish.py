@@ -257,6 +257,11 @@ def test_verify_refuses_tag_not_at_digest(verify, registry, published, moved_tag
     assert "tag stable was moved" in line, line
 
 
+def raw_manifest(certs, ref) -> dict:
+    """The manifest (or list) the registry serves for REF, as JSON."""
+    return json.loads(succeeded(run("skopeo", "inspect", "--raw", "--cert-dir", certs / "certs", f"docker://{ref}")))
+
+
 def test_attached_sizes(published, certs, registry):
     """What a consumer downloads beside the image: the bytes of each signature
     and attestation layer (cosign's .sig and .att images), printed as figures."""
@@ -264,18 +269,7 @@ def test_attached_sizes(published, certs, registry):
     hexdigest = ref.split(":")[-1]
     sizes = {}
     for kind in ("sig", "att"):
-        manifest = json.loads(
-            succeeded(
-                run(
-                    "skopeo",
-                    "inspect",
-                    "--raw",
-                    "--cert-dir",
-                    certs / "certs",
-                    f"docker://{registry}/moscow-time:sha256-{hexdigest}.{kind}",
-                )
-            )
-        )
+        manifest = raw_manifest(certs, f"{registry}/moscow-time:sha256-{hexdigest}.{kind}")
         sizes[kind] = {
             layer.get("annotations", {}).get("predicateType", layer["mediaType"]): layer["size"]
             for layer in manifest["layers"]
@@ -323,10 +317,7 @@ def test_verify_refuses_missing_attestation(verify, half_attested):
 def test_publish_lists_hold_both_platforms(published, certs):
     """The pushed manifest lists hold exactly linux/amd64 and linux/arm64."""
     for v in VARIANTS:
-        ref = published["digests"][(v, "manifest list")]
-        manifest = json.loads(
-            succeeded(run("skopeo", "inspect", "--raw", "--cert-dir", certs / "certs", f"docker://{ref}"))
-        )
+        manifest = raw_manifest(certs, published["digests"][(v, "manifest list")])
         assert sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest["manifests"]) == [
             f"linux/{a}" for a in ARCHS
         ]
@@ -337,10 +328,7 @@ def one_platform(published, registry, cosign, cosign_keys, certs, image_repo, tm
     """Someone with the key publishes a list of the signed scratch
     linux/amd64 image alone: signed, with a provenance about its digest,
     everything `just verify` asks of a list but the two platforms."""
-    full = published["digests"][("scratch", "manifest list")]
-    manifest = json.loads(
-        succeeded(run("skopeo", "inspect", "--raw", "--cert-dir", certs / "certs", f"docker://{full}"))
-    )
+    manifest = raw_manifest(certs, published["digests"][("scratch", "manifest list")])
     manifest["manifests"] = [m for m in manifest["manifests"] if m["platform"]["architecture"] == "amd64"]
     folder = tmp_path_factory.mktemp("one-platform")
     body = folder / "list.json"
