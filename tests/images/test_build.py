@@ -9,6 +9,7 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -72,6 +73,14 @@ VARIANTS = ("alpine", "distroless", "scratch")
 REPRO_ARCHS = os.environ.get("REPRO_ARCHS") or build_arch()
 
 
+class Built(NamedTuple):
+    """One image of a clean build."""
+
+    id: str
+    layers: list[str]
+    pushed: str  # the manifest digest `just publish` would push
+
+
 class CleanStore:
     """A podman store of its own, empty but for the bases (loaded from
     ARCHIVE, as a pull would bring them): a build in it shares no cache with
@@ -85,9 +94,9 @@ class CleanStore:
         self.env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
         output(["podman", "load", "--quiet", "--input", archive], env=self.env)
 
-    def build(self, variants, archs: str, **env: str) -> dict[str, tuple[str, list[str], str]]:
+    def build(self, variants, archs: str, **env: str) -> dict[str, Built]:
         """VARIANTS for ARCHS, as scripts/build-image.sh builds them (with
-        ENV): {"VARIANT-ARCH": (image ID, layer digests, pushed digest)}."""
+        ENV), by "VARIANT-ARCH"."""
         images = {}
         for variant in variants:
             t0 = time.monotonic()
@@ -97,7 +106,7 @@ class CleanStore:
             for arch in archs.split():
                 image = json.loads(output(["podman", "image", "inspect", f"{tag}-{arch}"], env=self.env))[0]
                 pushed = self.push(f"{tag}-{arch}", f"{variant}-{arch}")
-                images[f"{variant}-{arch}"] = (image["Id"], image["RootFS"]["Layers"], pushed)
+                images[f"{variant}-{arch}"] = Built(image["Id"], image["RootFS"]["Layers"], pushed)
         return images
 
     def push(self, image: str, name: str) -> str:
@@ -123,7 +132,8 @@ def two_clean_builds(archive: Path, folder: Path, variants, archs: str, **env: s
         finally:
             store.remove()
     first, second = rounds
-    info("pushed digests of two clean builds:\n" + "\n".join(f"  {i}: {first[i][2]} {second[i][2]}" for i in first))
+    pushed = (f"  {image}: {first[image].pushed} {second[image].pushed}" for image in first)
+    info("pushed digests of two clean builds:\n" + "\n".join(pushed))
     return first, second
 
 
@@ -133,9 +143,13 @@ def differences(first: dict, second: dict) -> list[str]:
     the compressed push does."""
     found = []
     for image in first:
-        (id1, layers1, _), (id2, layers2, _) = first[image], second[image]
-        if first[image] != second[image]:
-            found.append(f"{image}: {'layers' if layers1 != layers2 else 'config' if id1 != id2 else 'pushed digest'}")
+        a, b = first[image], second[image]
+        if a.layers != b.layers:
+            found.append(f"{image}: layers")
+        elif a.id != b.id:
+            found.append(f"{image}: config")
+        elif a.pushed != b.pushed:
+            found.append(f"{image}: pushed digest")
     return found
 
 
@@ -172,10 +186,10 @@ def test_reproducible(engine, image_repo, bases, tmp_path):
     first, second = two_clean_builds(archive, tmp_path, VARIANTS, REPRO_ARCHS)
     # The images here, if built from this commit: the layer cache may have
     # given them an older commit's file times (docs/building.md).
-    for image, (image_id, *_) in first.items():
+    for image, built in first.items():
         ref = f"{image_repo}:{image}"
         if engine.labels(ref).get("org.opencontainers.image.revision") == project.revision():
-            same = engine.image_id(ref) == image_id
+            same = engine.image_id(ref) == built.id
             info(f"{ref} (cached build) is {'the same image' if same else 'another image'}")
     if results := os.environ.get("REPRO_RESULTS"):
         write_results(Path(results), first, second)
@@ -205,12 +219,12 @@ def write_results(path: Path, first: dict, second: dict) -> None:
     """The two builds' image IDs and pushed digests, as `just reproducible`
     records them (the first 16 hex digits of each)."""
 
-    def both(image: str, field: int) -> str:
-        a, b = (build[image][field].removeprefix("sha256:")[:16] for build in (first, second))
+    def both(image: str, field: str) -> str:
+        a, b = (getattr(build[image], field).removeprefix("sha256:")[:16] for build in (first, second))
         return f"`{a}`" if a == b else f"`{a}` / `{b}`"
 
     rows = "\n".join(
-        f"| {image} | {both(image, 0)} | {both(image, 2)} | {same} |"
+        f"| {image} | {both(image, 'id')} | {both(image, 'pushed')} | {same} |"
         for image in first
         for same in ["yes" if first[image] == second[image] else "**no**"]
     )
