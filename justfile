@@ -10,6 +10,10 @@ tools := justfile_directory() / ".tools/bin"
 # bench/pace, the bench's load generator: a crate of its own, built apart.
 pace := "--manifest-path bench/pace/Cargo.toml --target-dir target/pace"
 export PATH := tools + ":" + env("PATH")
+# One check of any test-* recipe: CHECK=EXPR just test-NAME (a pytest -k
+# expression or node IDs; for test-cluster a check's ID). The same variable
+# for every recipe, and it composes with `just test`.
+check := env("CHECK", "")
 
 # list recipes
 default:
@@ -37,8 +41,10 @@ run VARIANT="scratch": _engine
     #!/usr/bin/env bash
     set -euo pipefail
     source scripts/lib.sh # engine, hardening_flags, seccomp_profile
+    tty=()
+    [[ ! -t 0 ]] || tty=(-it) # Ctrl-C reaches the server; none without a terminal
     set -x
-    engine run --rm -it --pull=never "${hardening_flags[@]}" --security-opt="seccomp=$seccomp_profile" \
+    engine run --rm "${tty[@]}" --pull=never "${hardening_flags[@]}" --security-opt="seccomp=$seccomp_profile" \
         -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
 # rustfmt, clippy, shellcheck, ruff; the files' checks: Containerfiles (hadolint, checkov), Kubernetes manifests, runtime deps, checks the docs cite; the docs' links and tables
@@ -56,9 +62,17 @@ lint: _tools (_need "cargo rustfmt clippy")
     pytest tests/images/test_containerfiles.py tests/kubernetes/test_manifests.py tests/test_runtime_deps.py tests/test_docs.py
     @scripts/check-docs.sh
 
-# every test: lint, unit and integration tests, the page in a browser, then the images and their pods
+# the everyday check, a few minutes warm: lint, the server's Rust tests, the page in a browser (no images)
 [group('check')]
-test: lint test-rust build test-browser test-images test-docker test-bases test-mutants test-seccomp test-kubernetes test-cluster test-publish test-sbom
+check: lint test-rust test-browser
+
+# every test, CI's command: `just check`, then the images and every practice checked on them, Docker, the bases, the mutants, seccomp, the pods on podman and on a real cluster, publishing and the SBOMs; prints what each part took
+[group('check')]
+test: (_part "start") lint (_part "lint") test-rust (_part "test-rust") test-browser (_part "test-browser") \
+    test-images (_part "test-images") test-docker (_part "test-docker") test-bases (_part "test-bases") \
+    test-mutants (_part "test-mutants") test-seccomp (_part "test-seccomp") test-kubernetes (_part "test-kubernetes") \
+    test-cluster (_part "test-cluster") test-publish (_part "test-publish") test-sbom (_part "test-sbom")
+    @scripts/parts.sh report
 
 # unit and integration tests of the server
 [group('check')]
@@ -83,41 +97,49 @@ test-browser: _browser build
 
 # build the images and prove every practice they claim (SLOW=0: without the layer-cache and clean builds)
 [group('check')]
-test-images CHECK="": _tools _engine (_need "curl file binutils") images (_pytest CHECK "tests/images/test_image.py" "tests/images/test_runtime.py" "tests/images/test_build.py")
+test-images: _tools _engine (_need "curl file binutils") images (_pytest "tests/images/test_image.py" "tests/images/test_runtime.py" "tests/images/test_build.py")
 
-# the image checks and their mutants under Docker, on the six images Docker builds; its binary is podman's, byte for byte (docs/docker.md)
+# the image checks and their mutants under Docker, on the six images Docker builds; its binary is podman's, byte for byte (docs/docker.md); starts the project's dockerd if none answers, and stops it after
 [group('check')]
 [no-exit-message]
-test-docker CHECK="not test_reproducible": _tools (_need "docker curl file binutils")
-    ENGINE=docker scripts/engine.sh --check
-    ENGINE=docker {{ just_executable() }} images
-    ENGINE=docker {{ just_executable() }} _pytest {{ quote(CHECK) }} tests/images/test_image.py tests/images/test_runtime.py \
+test-docker: _tools (_need "docker curl file binutils")
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! scripts/dockerd.sh status; then
+        ((EUID == 0)) || { echo "error: no Docker daemon answers, and starting one needs root (scripts/dockerd.sh)" >&2; exit 1; }
+        trap 'scripts/dockerd.sh stop' EXIT
+        scripts/dockerd.sh start
+    fi
+    export ENGINE=docker
+    scripts/engine.sh --check
+    {{ just_executable() }} images
+    {{ just_executable() }} _pytest tests/images/test_image.py tests/images/test_runtime.py \
         tests/images/test_build.py tests/images/test_docker.py tests/mutants
 
 # the choice of bases (forced, automatic, no registry) by the images' labels, and `just doctor`
 [group('check')]
-test-bases CHECK="": _tools _podman (_pytest CHECK "tests/test_bases.py" "tests/test_doctor.py")
+test-bases: _tools _podman (_pytest "tests/test_bases.py" "tests/test_doctor.py")
 
 # build deliberately broken images (tests/mutants/mutants.toml) and prove exactly the named checks fail on each
 [group('check')]
-test-mutants CHECK="": _tools _podman images (_pytest CHECK "tests/mutants")
+test-mutants: _tools _podman images (_pytest "tests/mutants")
 
 # publish to a loopback TLS registry, then pull (GPG) and `just verify` (cosign) as a consumer who trusts only the test keys; the mutants of publish/ must fail their checks
 [group('check')]
-test-publish CHECK="": _tools _podman _cosign (_need "skopeo gnupg docker-registry openssl curl jq") images \
-    (_pytest CHECK "tests/publish/test_publish.py" "tests/publish/test_publish_mutants.py")
+test-publish: _tools _podman _cosign (_need "skopeo gnupg docker-registry openssl curl jq") images \
+    (_pytest "tests/publish/test_publish.py" "tests/publish/test_publish_mutants.py")
 
 # SBOMs of the six images: syft finds every crate of Cargo.lock, exact versions
 [group('check')]
-test-sbom CHECK="": _tools _podman images (_pytest CHECK "tests/publish/test_sbom.py")
+test-sbom: _tools _podman images (_pytest "tests/publish/test_sbom.py")
 
 # prove the seccomp profile covers the binary and podman enforces it
 [group('check')]
-test-seccomp CHECK="": _tools _podman (_need "strace curl jq busybox-static") (image "scratch") (_pytest CHECK "tests/seccomp")
+test-seccomp: _tools _podman (_need "strace curl jq busybox-static") (image "scratch") (_pytest "tests/seccomp")
 
 # check the Kubernetes manifests agree with the code and run their pods with podman (`just lint` checks the files)
 [group('check')]
-test-kubernetes CHECK="": _tools _podman (_need "catatonit curl") (image "scratch") (_pytest CHECK "tests/kubernetes/test_drift.py" "tests/kubernetes/test_pods.py")
+test-kubernetes: _tools _podman (_need "catatonit curl") (image "scratch") (_pytest "tests/kubernetes/test_drift.py" "tests/kubernetes/test_pods.py")
 
 # the manifests on the real cluster of `just cluster` (started if need be, left running): its seven checks, then their mutants (CHECK=ID: that check alone; docs/kubernetes-cluster.md)
 [group('check')]
@@ -203,6 +225,10 @@ clean:
     -for v in {{ variants }}; do podman manifest rm localhost/{{ bin }}:$v-multiarch 2>/dev/null; \
         podman rmi --ignore localhost/{{ bin }}:$v localhost/{{ bin }}:$v-amd64 localhost/{{ bin }}:$v-arm64; done
 
+# `just test`'s timing: what each part took, with the recipes it was the first to need (scripts/parts.sh)
+_part NAME:
+    @scripts/parts.sh mark {{ NAME }}
+
 # install hadolint, container-structure-test and dive into .tools/ on first use
 _tools:
     #!/usr/bin/env bash
@@ -241,20 +267,22 @@ _engine:
 _cosign:
     @scripts/cosign.sh >/dev/null
 
-# pytest on PATHS, or only the checks CHECK names (`just test-images CHECK=...`): node IDs
-# (tests/...py::name[ID]) or a -k expression (tests/README.md)
+# pytest on PATHS, or only the checks CHECK names: node IDs (tests/...py::name[ID])
+# or a -k expression (tests/README.md); SKIP: a -k expression of checks left out
 [no-exit-message]
-_pytest CHECK +PATHS:
+_pytest +PATHS:
     #!/usr/bin/env bash
     set -euo pipefail
     paths=({{ PATHS }})
-    check={{ quote(trim_start_match(CHECK, "CHECK=")) }}
+    check={{ quote(check) }}
+    skip=${SKIP:-}
     if [[ $check == *::* ]]; then
         read -r -a args <<<"$check"
-    elif [[ -n $check ]]; then
-        args=("${paths[@]}" -k "$check")
     else
         args=("${paths[@]}")
+        expr=${check:+($check)}
+        [[ -z $skip ]] || expr+="${expr:+ and }not ($skip)"
+        [[ -z $expr ]] || args+=(-k "$expr")
     fi
     [[ ${SLOW:-1} != 0 ]] || args+=(-m "not slow")
     exec pytest "${args[@]}"

@@ -19,8 +19,11 @@ if running; then
     echo "cluster already running (state in $state; cluster/down.sh stops it)"
     exit 0
 fi
+# The two things most hosts differ in, said at once rather than failing later.
 [[ $(stat -fc %T /sys/fs/cgroup) == tmpfs ]] ||
-    { echo "error: expected cgroup v1 (/sys/fs/cgroup is $(stat -fc %T /sys/fs/cgroup)); see docs/kubernetes-cluster.md" >&2; exit 1; }
+    { echo "error: just cluster needs cgroup v1 and this host is cgroup v2 ($(stat -fc %T /sys/fs/cgroup)); everything but the cluster checks runs here (docs/kubernetes-cluster.md#other-hosts)" >&2; exit 1; }
+[[ $(cat /proc/1/comm) != systemd ]] ||
+    { echo "error: just cluster runs its kubelet with cgroupfs beside no systemd, and PID 1 here is systemd; everything but the cluster checks runs here (docs/kubernetes-cluster.md#other-hosts)" >&2; exit 1; }
 for tool in runc openssl iptables conntrack podman jq /usr/lib/cni/bridge /usr/lib/cni/host-local \
     /usr/lib/cni/loopback /usr/lib/cni/portmap /usr/bin/catatonit; do
     command -v "$tool" >/dev/null ||

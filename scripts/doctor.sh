@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.tools/bin:$HOME/.cargo/bin:$PATH"
 
 host_target=$(uname -m)-unknown-linux-musl
+# What a cold `just test` leaves in /var/lib and ~/.cache, with room to spare
+# (docs/results/ci.md has the measured figure).
+min_disk_gib=40
 # The docs' table holds for every machine.
 [[ ${1:-} != --markdown ]] || host_target=ARCH-unknown-linux-musl
 
@@ -21,8 +24,9 @@ host_target=$(uname -m)-unknown-linux-musl
 prerequisites=(
     "podman|test|apt-get install podman|dnf install podman|builds and runs the images"
     "runc/crun|test|apt-get install runc|dnf install crun|podman's container runtime"
+    "podman-ulimits|test|bash .ci/run --setup-only (installs .ci/containers.conf as /etc/containers/containers.conf.d/moscow-time.conf)|the same|containers start: this host's hard open-files limit is below the one podman gives containers"
     "docker|test|apt-get install docker.io (Engine and a BuildKit CLI; scripts/dockerd.sh starts it)|dnf install moby-engine|builds and runs the images with ENGINE=docker (just test-docker)"
-    "just|test|pip install rust-just, or cargo install just|dnf install just|the recipes"
+    "just|test|bash .ci/run --setup-only puts it in /usr/local/bin (or pip install rust-just, cargo install just)|dnf install just|the recipes"
     "cargo|test|rustup (https://rustup.rs); Debian 12: apt-get install rustc-web cargo-web|dnf install rust cargo|the server and its tests"
     "rustfmt|test|rustup component add rustfmt|dnf install rustfmt|just lint"
     "clippy|test|rustup component add clippy|dnf install clippy|just lint"
@@ -43,6 +47,13 @@ prerequisites=(
     "debootstrap|test|apt-get install debootstrap|dnf install debootstrap|the stand-in bases"
     "dpkg-deb|test|apt-get install dpkg|dnf install dpkg|the stand-in bases"
     "apt-bookworm-arm64|test|Debian 12: dpkg --add-architecture arm64 && apt-get update (the stand-in bases are Debian 12 packages)|none: the stand-in bases need a Debian 12 host|the stand-in bases' arm64 packages"
+    "go|test|Go 1.26+ from https://go.dev/dl into /usr/local/go (Debian 12's golang is 1.19)|dnf install golang (1.26+)|builds the cluster and cosign from the Go module proxy (once, cached in ~/.cache/moscow-time)"
+    "cgroup-v1|test|a host booted with cgroup v1; on cgroup v2 everything but just test-cluster runs (docs/kubernetes-cluster.md#other-hosts)|the same|just cluster: Kubernetes 1.37's kubelet on cgroup v1 (failCgroupV1: false)"
+    "pid1-not-systemd|test|a host (or VM, or container) whose PID 1 is not systemd; else everything but just test-cluster runs (docs/kubernetes-cluster.md#other-hosts)|the same|just cluster: the kubelet's cgroupfs driver, beside no systemd"
+    "cni-plugins|test|apt-get install containernetworking-plugins|dnf install containernetworking-plugins|just cluster's pod network (bridge, host-local, loopback, portmap)"
+    "iptables|test|apt-get install iptables|dnf install iptables-nft|just cluster's kube-proxy"
+    "conntrack|test|apt-get install conntrack|dnf install conntrack-tools|just cluster's kube-proxy"
+    "disk-space|test|free $min_disk_gib GiB under /var/lib (podman's and Docker's stores, the cluster) and ~/.cache|the same|the images of both engines, the stand-in bases, the clean builds, the cluster"
     "root|test|run as root (debootstrap for the stand-ins, podman kube play, binfmt)|run as root|the stand-ins, podman kube play, binfmt"
     "skopeo|test|apt-get install skopeo|dnf install skopeo|just publish signs with it"
     "gnupg|test|apt-get install gnupg|dnf install gnupg2|just publish signs with it"
@@ -118,6 +129,53 @@ version() {
             awk '$1 == "rustc-web" { print "rustc-web " $3 ", arm64 lists"; found = 1; exit } END { exit !found }' <<<"$out"
         ;;
     root) ((EUID == 0)) && echo "uid 0" ;;
+    podman-ulimits)
+        local hard max
+        hard=$(ulimit -Hn) max=$(cat /proc/sys/fs/nr_open)
+        if [[ $hard == unlimited ]] || ((hard >= max)); then
+            echo "open files: hard limit $hard, podman's default fits"
+        elif [[ -n ${CONTAINERS_CONF:-} ]] || grep -qs '^ *"nofile=' /etc/containers/containers.conf.d/*.conf /etc/containers/containers.conf; then
+            echo "open files: hard limit $hard, containers get their own ulimits"
+        else
+            echo "open files: hard limit $hard below $max"
+            return 1
+        fi
+        ;;
+    go)
+        local out
+        out=$(command -v go || echo /usr/local/go/bin/go)
+        out=$("$out" version 2>/dev/null) || return 1
+        if ! [[ $out =~ go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < 26)); then
+            echo "$out (too old)"
+            return 1
+        fi
+        echo "$out"
+        ;;
+    cgroup-v1)
+        local fs
+        fs=$(stat -fc %T /sys/fs/cgroup)
+        [[ $fs == tmpfs ]] || { echo "cgroup v2 ($fs)"; return 1; }
+        echo "cgroup v1$([[ -d /sys/fs/cgroup/unified ]] && echo ", hybrid")"
+        ;;
+    pid1-not-systemd)
+        local init
+        init=$(cat /proc/1/comm)
+        [[ $init != systemd ]] || { echo "PID 1 is systemd"; return 1; }
+        echo "PID 1 is $init"
+        ;;
+    cni-plugins)
+        local plugin
+        for plugin in bridge host-local loopback portmap; do [[ -x /usr/lib/cni/$plugin ]] || return 1; done
+        echo "bridge, host-local, loopback, portmap in /usr/lib/cni"
+        ;;
+    iptables) first_line iptables --version ;;
+    conntrack) first_line conntrack --version ;;
+    disk-space)
+        local free
+        free=$(df -BG --output=avail /var/lib | awk 'NR == 2 { print $1 + 0 }')
+        ((free >= min_disk_gib)) || { echo "$free GiB free under /var/lib"; return 1; }
+        echo "$free GiB free under /var/lib"
+        ;;
     gnupg) first_line gpg --version ;;
     docker-registry) command -v docker-registry >/dev/null && first_line docker-registry --version ;;
     openssl) first_line openssl version ;;

@@ -4,13 +4,14 @@ The checks talk to the real API server with kubectl, and read the node the way
 an administrator would: containerd's `ctr` and /proc of the containers' PIDs
 (tests/harness/proc.py).
 Each check first brings the Deployment to the state it needs (`App.ensure`),
-so any one of them runs alone: `just test-cluster CHECK=drain`.
+so any one of them runs alone: `CHECK=drain just test-cluster`.
 
 `--mutant NAME` deploys a deliberately broken variant from mutants.py
 instead; tests/cluster/mutants.py runs each one against the checks it must
 fail.
 """
 
+import functools
 import json
 import os
 import time
@@ -25,15 +26,22 @@ from harness.shell import output, run
 OVERLAY = ROOT / "cluster" / "overlay"
 NAMESPACE = "moscow-time"
 STATE = Path(os.environ.get("CLUSTER_STATE", "/var/lib/moscow-time-cluster"))
-# kubectl and ctr of the cluster's own build (a kubectl within the version skew).
-BIN = Path(output([ROOT / "cluster" / "build.sh"]))
+
+
+@functools.cache
+def bin_dir() -> Path:
+    """kubectl and ctr of the cluster's own build (a kubectl within the
+    version skew); built on first use, not when the checks are collected."""
+    return Path(output([ROOT / "cluster" / "build.sh"]))
+
+
 # The image the overlay names, and a second name of it that a rollout moves to.
 IMAGE = "localhost/moscow-time"
 TAGS = ("scratch", "scratch-rollout")
 
 
 def kubectl(*args, **kwargs):
-    return run([BIN / "kubectl", "--kubeconfig", STATE / "admin.kubeconfig", *args], **kwargs)
+    return run([bin_dir() / "kubectl", "--kubeconfig", STATE / "admin.kubeconfig", *args], **kwargs)
 
 
 def get(*args):
@@ -43,7 +51,7 @@ def get(*args):
 
 def ctr(*args, **kwargs):
     return run(
-        [BIN / "ctr", "--address", STATE / "containerd/containerd.sock", "--namespace", "k8s.io", *args], **kwargs
+        [bin_dir() / "ctr", "--address", STATE / "containerd/containerd.sock", "--namespace", "k8s.io", *args], **kwargs
     )
 
 
