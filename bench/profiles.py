@@ -7,10 +7,14 @@ Cargo.toml is never edited. Builds moscow-time and examples/hello for each
 variant from a `git archive` snapshot of HEAD into its own target dir under
 /tmp (other people's builds and working trees stay untouched), then measures
 them with bench.py's pinned setup: variants and binaries interleaved within
-each round, medians over the rounds.
+each round, medians over the rounds. The builds are static glibc
+(x86_64-unknown-linux-gnu, +crt-static), not the musl binary the images ship.
+
+The table goes to stdout and, when every variant ran, to
+docs/results/profiles.md (--results), with the date, machine and commit.
 
     python3 bench/profiles.py                    # build + 3 rounds, ~15 min
-    python3 bench/profiles.py --rounds 1 --variants baseline opt-z
+    python3 bench/profiles.py --rounds 1 --variants baseline opt-z    # prints only
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,6 +71,8 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--root", default="/tmp/moscow-time-profiles",
                     help="snapshot and target dirs (kept, so a rerun only measures)")
+    ap.add_argument("--results", default="docs/results/profiles.md",
+                    help="the results file, written when every variant ran (relative to the repo)")
     args = ap.parse_args()
 
     repo = Path(__file__).resolve().parent.parent
@@ -127,26 +134,47 @@ def main() -> None:
         delta = f" ({s / base.stat().st_size - 1:+.0%})" if base and v != "baseline" else ""
         return f"{s:,}{delta}"
 
-    print()
-    print("| variant | moscow-time bytes | hello bytes | moscow-time req/s | hello req/s "
-          "| moscow-time req/CPU-ms | hello req/CPU-ms | moscow-time idle RSS KiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    table = [
+        "| variant | moscow-time bytes | hello bytes | moscow-time req/s | hello req/s "
+        "| moscow-time req/CPU-ms | hello req/CPU-ms | moscow-time idle RSS KiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for v in args.variants:
-        print(f"| {VARIANTS[v][0]} | {size(v, 'moscow-time')} | {size(v, 'hello')} "
-              f"| {med(v, 'moscow-time', 'rps'):,.0f}{rel(v, 'moscow-time', 'rps')} "
-              f"| {med(v, 'hello', 'rps'):,.0f}{rel(v, 'hello', 'rps')} "
-              f"| {med(v, 'moscow-time', 'req_per_cpu_ms'):.1f}"
-              f"{rel(v, 'moscow-time', 'req_per_cpu_ms')} "
-              f"| {med(v, 'hello', 'req_per_cpu_ms'):.1f}{rel(v, 'hello', 'req_per_cpu_ms')} "
-              f"| {med(v, 'moscow-time', 'idle_rss'):,.0f} |")
+        table.append(
+            f"| {VARIANTS[v][0]} | {size(v, 'moscow-time')} | {size(v, 'hello')} "
+            f"| {med(v, 'moscow-time', 'rps'):,.0f}{rel(v, 'moscow-time', 'rps')} "
+            f"| {med(v, 'hello', 'rps'):,.0f}{rel(v, 'hello', 'rps')} "
+            f"| {med(v, 'moscow-time', 'req_per_cpu_ms'):.1f}"
+            f"{rel(v, 'moscow-time', 'req_per_cpu_ms')} "
+            f"| {med(v, 'hello', 'req_per_cpu_ms'):.1f}{rel(v, 'hello', 'req_per_cpu_ms')} "
+            f"| {med(v, 'moscow-time', 'idle_rss'):,.0f} |")
+    note = (f"Commit {head}; one knob changed from the release profile in Cargo.toml "
+            f"(codegen-units = 1, lto = \"fat\", panic = \"abort\", strip = \"symbols\", "
+            f"opt-level 3); static (+crt-static) {TARGET}. Medians of {args.rounds} rounds, "
+            f"variants interleaved; each server on core {bench.SERVER_CORE}, `wrk -t1 "
+            f"-c{args.connections} -d{args.duration}s` on core {bench.LOAD_CORE} after a "
+            f"{args.warmup} s warm-up, GET /api/time, moscow-time's access log on (to a file). "
+            f"(±%) is the median per-round change against the baseline.")
     print()
-    print(f"Commit {head}; one knob changed from the release profile in Cargo.toml "
-          f"(codegen-units = 1, lto = \"fat\", panic = \"abort\", strip = \"symbols\", "
-          f"opt-level 3); static (+crt-static) {TARGET}. Medians of {args.rounds} rounds, "
-          f"variants interleaved; each server on core {bench.SERVER_CORE}, `wrk -t1 "
-          f"-c{args.connections} -d{args.duration}s` on core {bench.LOAD_CORE} after a "
-          f"{args.warmup} s warm-up, GET /api/time, moscow-time's access log on (to a file). "
-          f"(±%) is the median per-round change against the baseline.")
+    print("\n".join(table))
+    print()
+    print(note)
+
+    if set(args.variants) != set(VARIANTS):
+        print("some variants only: the results file is left as it is", file=sys.stderr)
+        return
+    machine = subprocess.run([repo / "scripts/machine.sh"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    results = repo / args.results
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(
+        "# Release profile study\n\n"
+        f"Generated by `python3 bench/profiles.py` on "
+        f"{time.strftime('%-d %b %Y, %H:%M UTC', time.gmtime())}, {machine}, at commit {head}. "
+        f"Static glibc builds ({TARGET}, +crt-static), not the musl binary the images ship. "
+        "Do not edit: run `python3 bench/profiles.py` again, with nothing else running.\n\n"
+        + "\n".join(table) + "\n\n" + note + "\n")
+    print(f"wrote {results}", file=sys.stderr)
 
 
 if __name__ == "__main__":

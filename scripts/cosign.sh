@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Print the path of cosign, built once from the Go module proxy at a pinned
-# version into a cache folder outside git and reused after that. Nothing can
-# be downloaded here but modules, so a release binary is not an option; the
+# version into a cache folder outside git and reused after that. The CI
+# machine can download packages and modules but no release binary; the
 # module proxy serves cosign's source like any other Go module.
 # Usage: scripts/cosign.sh            (prints the path; builds on first use)
 set -euo pipefail

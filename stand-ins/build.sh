@@ -65,7 +65,7 @@ key=$(find "$assets" musl/self-contained.sh -maxdepth 1 -type f -print0 | sort -
 # `just doctor`'s table), then exit 1. Only called when one has to be built.
 prerequisites() {
     scripts/doctor.sh --need root "$ENGINE" debootstrap dpkg-deb apt-bookworm-arm64 || {
-        echo "error: so the stand-in bases cannot be built here; let $ENGINE pull the pinned bases or name your own (README \"Offline and mirror builds\")" >&2
+        echo "error: so the stand-in bases cannot be built here; let $ENGINE pull the pinned bases or name your own (docs/building.md, \"The bases\")" >&2
         exit 1
     }
 }

@@ -86,7 +86,7 @@ def test_automatic_falls_back(builds, repo, host_arch, unreachable):
 
 
 def test_automatic_local_pin(builds, repo, host_arch, tmp_path):
-    """BASES unset, the pin is here: the pin (upstream), no stand-in, labelled upstream."""
+    """BASES unset, the pin is in the store: the pin (upstream), no stand-in, labelled upstream."""
     pin = f"registry.invalid/moscow-time-test-{os.getpid()}/rust:pinned"
     builds.engine("tag", STAND_IN_BUILDER, pin)
     builds.tags.append(pin)

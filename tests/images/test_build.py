@@ -236,8 +236,8 @@ def write_results(path: Path, first: dict, second: dict) -> None:
         "`just publish` pushes it (Docker v2s2, gzip layers) to a `dir:` layout.\n"
         "The pushed digest is the sha256 of that manifest: the one a registry\n"
         "serves. One value in a cell means both builds gave it.\n\n"
-        f"Commit `{project.revision()[:12]}`, built {time.strftime('%d %b %Y', time.gmtime())}, "
-        f"podman {output(['podman', '--version']).split()[-1]}.\n\n"
+        f"Commit `{project.revision()[:12]}`, built {time.strftime('%d %b %Y', time.gmtime())} on "
+        f"{output([project.ROOT / 'scripts/machine.sh'])}, podman {output(['podman', '--version']).split()[-1]}.\n\n"
         "| image | image ID | pushed digest | same layers, ID and digest |\n| --- | --- | --- | --- |\n"
         f"{rows}\n"
     )

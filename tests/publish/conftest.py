@@ -263,7 +263,7 @@ def skopeo_copy(certs):
 @pytest.fixture(scope="session")
 def consumer(certs, registry, gpg, published):
     """pull(*args) as a consumer whose policy trusts only the publisher's GPG key
-    for REGISTRY (README "Publish and verify"), with an image store of its own;
+    for REGISTRY (docs/publishing.md, "Publish"), with an image store of its own;
     .read(*args) runs podman on that store with a policy that accepts anything."""
     home = certs / "consumer"
     (home / ".config/containers/registries.d").mkdir(parents=True)
