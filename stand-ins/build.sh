@@ -21,7 +21,8 @@
 # Idempotent: an image is rebuilt only when its inputs (the files in
 # stand-ins/ and musl/self-contained.sh) change; FORCE=1 rebuilds anyway.
 # Built by the chosen ENGINE (podman or docker, scripts/lib.sh) from the same
-# files; the rootfs tarballs are made once for both.
+# files; Docker loads podman's up-to-date ones instead of building its own
+# (the same inputs, one build).
 # Downloads are cached in stand-ins/work/ (gitignored). Needs root, the engine,
 # debootstrap, dpkg-deb and a Debian 12 apt with the arm64 architecture
 # (dpkg --add-architecture arm64; apt-get update); says so in one line
@@ -240,12 +241,19 @@ build_alpine() {
     build "$tag" "$assets/Containerfile.alpine" "$ctx" --platform "linux/$arch"
 }
 
+# stand_in_tag NAME: the tag of stand-in NAME (builder, alpine-ARCH, distroless-ARCH).
+stand_in_tag() {
+    case $1 in
+    builder) echo "$rust_image" ;;
+    alpine-*) echo "$alpine_image-${1#*-}" ;;
+    distroless-*) echo "$distroless_image-${1#*-}" ;;
+    esac
+}
+
 missing=()
 for image in "${wanted[@]}"; do
     case $image in
-    builder) tag=$rust_image ;;
-    alpine-amd64 | alpine-arm64) tag=$alpine_image-${image#*-} ;;
-    distroless-amd64 | distroless-arm64) tag=$distroless_image-${image#*-} ;;
+    builder | alpine-amd64 | alpine-arm64 | distroless-amd64 | distroless-arm64) tag=$(stand_in_tag "$image") ;;
     *) echo "error: unknown stand-in '$image' (builder, alpine-ARCH, distroless-ARCH; ARCH amd64 or arm64)" >&2; exit 2 ;;
     esac
     if up_to_date "$tag"; then
@@ -258,6 +266,20 @@ if $check_only; then
     ((${#missing[@]} == 0))
     exit
 fi
+# from_podman TAG: Docker takes the stand-in podman built from the same
+# inputs (podman save | docker load) rather than building it a second time.
+from_podman() {
+    [[ $ENGINE == docker ]] && command -v podman >/dev/null &&
+        [[ $(podman image inspect --format "{{ index .Config.Labels \"$stand_in_key_label\" }}" "$1" 2>/dev/null) == "$key" ]] &&
+        podman save --quiet --format docker-archive "$1" | engine load --quiet &&
+        echo "$1: loaded from podman's store"
+}
+
+still_missing=()
+for image in "${missing[@]}"; do
+    from_podman "$(stand_in_tag "$image")" || still_missing+=("$image")
+done
+missing=("${still_missing[@]}")
 ((${#missing[@]} == 0)) || prerequisites
 for image in "${missing[@]}"; do
     case $image in
