@@ -16,14 +16,15 @@
 # 12 has no buildx), and makes no manifest list: `docker manifest` only
 # works against a registry, so publishing stays podman's (just publish).
 # Labels come from the checkout: version from Cargo.toml, revision from HEAD,
-# created from HEAD's commit time, which podman also stamps on every file and
-# the image (--timestamp) so two clean builds of one commit give the same
-# layers, and reproducible() drops the build's random IDs from the config, so
-# they give the same image IDs and digests too; Docker 20.10 has no such
-# option (docs/docker.md). The
-# layer cache ignores --timestamp: a layer reused from an older commit keeps
-# that commit's file times, so build a release with `--no-cache` from a clean
-# commit (a dirty tree is labelled with HEAD all the same).
+# created from the time of the last commit that changed the build's inputs
+# (lib.sh: source_commit), which podman also stamps on every file and the
+# image (--timestamp) so two clean builds of one commit give the same layers,
+# and reproducible() drops the build's random IDs from the config, so they
+# give the same image IDs and digests too; Docker 20.10 has no such option
+# (docs/docker.md). The layer cache ignores --timestamp, and a layer it reuses
+# keeps the file times it was made with: the inputs' time, not HEAD's, makes
+# that the same time whenever the inputs are the same (a dirty tree is
+# labelled with HEAD all the same).
 # Bases, chosen here and nowhere else, each one in this order:
 #   1. the one the user named: BUILDER_IMAGE (runs on the build machine) and,
 #      per architecture, ALPINE_IMAGE_AMD64 / _ARM64 and DISTROLESS_IMAGE_AMD64
@@ -227,8 +228,8 @@ reproducible() (
 
 version=$(project_version)
 revision=$(git -C "$root" rev-parse HEAD)
-created=$(git -C "$root" log -1 --format=%cI)
-epoch=$(git -C "$root" log -1 --format=%ct)
+created=$(git -C "$root" log -1 --format=%cI "$source_commit")
+epoch=$(git -C "$root" log -1 --format=%ct "$source_commit")
 
 if [[ $ENGINE == podman ]]; then
     args=(

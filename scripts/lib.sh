@@ -8,6 +8,14 @@
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$root/.tools/bin:$PATH"
 repo=${IMAGE_REPO:-localhost/moscow-time}
+# What an image build reads: the Containerfiles, the ignore file and the paths
+# it lets into the context. The last commit that changed one of them gives
+# every image its created time and file times (build-image.sh), so a commit
+# that changes none (docs, tests) builds the same images as its parent, from
+# the layer cache or from nothing.
+build_inputs=(Containerfile.alpine Containerfile.distroless Containerfile.scratch .containerignore)
+while read -r allowed; do build_inputs+=("$allowed"); done < <(sed -n 's/^!//p' "$root/.containerignore")
+source_commit=$(git -C "$root" log -1 --format=%H -- "${build_inputs[@]}" 2>/dev/null || true)
 binary_path=usr/local/bin/moscow-time
 seccomp_profile=$root/deploy/seccomp/moscow-time.json
 

@@ -33,8 +33,9 @@ def revision() -> str:
 
 @functools.cache
 def created() -> str:
-    """HEAD's commit time: the images' created label and file times."""
-    return output(["git", "-C", ROOT, "log", "-1", "--format=%cI"])
+    """The time of the last commit that changed what a build reads
+    (lib.sh: source_commit): the images' created label and file times."""
+    return output(["git", "-C", ROOT, "log", "-1", "--format=%cI", lib_sh("source_commit")[0]])
 
 
 def build_arch() -> str:
