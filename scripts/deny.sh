@@ -33,26 +33,28 @@ snapshot_repo() {
     date=$(grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}' <<<"$name") ||
         { echo "deny.sh: $tarball: no YYYY-MM-DD in its name, so no date to show" >&2; exit 1; }
     repo=$cache/$name
-    if [[ ! -e $repo/.complete ]]; then
-        rm -rf "$repo"
-        mkdir -p "$repo"
-        tar -xzf "$tarball" -C "$repo"
+    if [[ ! -d $repo ]]; then
+        # Made beside it and renamed into place: a run beside this one, or
+        # one interrupted, never sees half a repository.
+        local new top
+        mkdir -p "$cache"
+        new=$(mktemp -d "$cache/.$name.XXXXXX")
+        tar -xzf "$tarball" -C "$new"
         # The tarball may hold the tree at its top or in one folder.
-        if [[ ! -d $repo/crates ]]; then
-            local top
-            top=$(find "$repo" -mindepth 1 -maxdepth 1 -type d)
+        if [[ ! -d $new/crates ]]; then
+            top=$(find "$new" -mindepth 1 -maxdepth 1 -type d)
             [[ -d $top/crates ]] || { echo "deny.sh: $tarball holds no advisory-db tree (no crates/)" >&2; exit 1; }
-            (shopt -s dotglob && mv "$top"/* "$repo"/ && rmdir "$top")
+            (shopt -s dotglob && mv "$top"/* "$new"/ && rmdir "$top")
         fi
         (
-            cd "$repo"
+            cd "$new"
             export GIT_AUTHOR_DATE="${date}T00:00:00Z" GIT_COMMITTER_DATE="${date}T00:00:00Z"
             git init --quiet --initial-branch=main
             git add --all
             git -c user.name=snapshot -c user.email=snapshot@localhost commit --quiet \
                 -m "rustsec/advisory-db snapshot $name"
         )
-        touch "$repo/.complete"
+        mv -T "$new" "$repo" 2>/dev/null || rm -rf "$new" # another run was first
     fi
     echo "$repo"
 }
@@ -87,8 +89,10 @@ fi
 deny=$("$root/scripts/cargo-deny.sh")
 args=("$@")
 ((${#args[@]})) || args=(--manifest-path "$root/Cargo.toml" --config "$root/deny.toml" --locked check --show-stats)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 status=0
-"$deny" --color never "${args[@]}" || status=$?
+"$deny" --color never "${args[@]}" 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
 
 # The database cargo-deny just read: its clone under the default db-path
 # whose origin is the usual URL (the only one deny.toml names).
@@ -99,7 +103,11 @@ done
 if [[ -n $db ]]; then
     commit_date=$(git -C "$db" log -1 --format=%cs)
     age=$((($(date +%s) - $(git -C "$db" log -1 --format=%ct)) / 86400))
-    echo "advisory database: $upstream from $source_label, last commit $commit_date ($age days old)" >&2
+    if grep -q 'failed to fetch advisory database' "$log"; then
+        echo "advisory database: NOT fetched from $source_label; the copy on disk has its last commit on $commit_date ($age days old)" >&2
+    else
+        echo "advisory database: $upstream from $source_label, last commit $commit_date ($age days old)" >&2
+    fi
 else
     echo "advisory database: none found (cargo-deny did not fetch $upstream from $source_label)" >&2
 fi

@@ -14,19 +14,21 @@ here=$(cd "$(dirname "$0")/renovate" && pwd)
 lock_hash=$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-16)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/moscow-time/renovate-$lock_hash
 
-if [[ ! -e $cache/.complete ]]; then
+if [[ ! -d $cache ]]; then
     command -v npm >/dev/null || { echo "renovate.sh: npm not found (Debian: apt-get install npm)" >&2; exit 1; }
     echo "renovate.sh: installing Renovate and Node.js 24 from npm into $cache (first use only)" >&2
     start=$SECONDS
-    rm -rf "$cache"
-    mkdir -p "$cache"
-    cp "$here/package.json" "$here/package-lock.json" "$cache/"
+    # Installed beside it and renamed into place, as deny.sh does its snapshot.
+    mkdir -p "$(dirname "$cache")"
+    new=$(mktemp -d "$cache.XXXXXX")
+    trap 'rm -rf "$new"' EXIT
+    cp "$here/package.json" "$here/package-lock.json" "$new/"
     # npm verifies TLS with its own roots unless told; a proxy's CA is the system's.
     # --ignore-scripts: nothing of Renovate's tree needs an install script to
     # validate a config, and none runs on this machine.
-    (cd "$cache" && NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt} \
+    (cd "$new" && NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt} \
         npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
-    touch "$cache/.complete"
+    mv -T "$new" "$cache" 2>/dev/null || true # another run was first: its copy is the same
     echo "renovate.sh: installed in $((SECONDS - start)) s" >&2
 fi
 node=$(echo "$cache"/node_modules/node-linux-*/bin/node)
