@@ -47,7 +47,7 @@ run VARIANT="scratch": _engine
     engine run --rm "${tty[@]}" --pull=never "${hardening_flags[@]}" --security-opt="seccomp=$seccomp_profile" \
         -p 127.0.0.1:8080:8080 localhost/{{ bin }}:{{ VARIANT }}
 
-# rustfmt, clippy, shellcheck, ruff; the files' checks: Containerfiles (hadolint, checkov), Kubernetes manifests, runtime deps, checks the docs cite; the docs' links and tables
+# rustfmt, clippy, shellcheck, ruff; the files' checks: Containerfiles (hadolint, checkov), Kubernetes manifests, runtime deps, checks the docs cite; the docs' links and tables; the pipeline: dependency policy (cargo-deny) and its mutants, Renovate's config and a manager for every pin, the workflows (actionlint, recipes only)
 [group('check')]
 lint: _tools (_need "cargo rustfmt clippy")
     cargo fmt --all -- --check
@@ -59,8 +59,17 @@ lint: _tools (_need "cargo rustfmt clippy")
     hadolint cluster/pause.Containerfile
     ruff check tests
     ruff format --check tests
-    pytest tests/images/test_containerfiles.py tests/kubernetes/test_manifests.py tests/test_runtime_deps.py tests/test_docs.py
+    @scripts/deny.sh
+    @scripts/renovate.sh renovate-config-validator --strict --no-global renovate.json
+    @"$(scripts/actionlint.sh)" -no-color
+    pytest tests/images/test_containerfiles.py tests/kubernetes/test_manifests.py tests/test_runtime_deps.py tests/test_docs.py \
+        tests/deny tests/test_pins.py tests/test_workflows.py
     @scripts/check-docs.sh
+
+# the dependency policy alone: cargo-deny with deny.toml (licences, bans, sources, advisories), saying which advisory database it read and its date (ADVISORY_DB: docs/dependencies.md)
+[group('check')]
+deny:
+    @scripts/deny.sh
 
 # the everyday check, a few minutes warm: lint, the server's Rust tests, the page in a browser (no images)
 [group('check')]

@@ -14,7 +14,12 @@
 #   COSIGN_KEY      a cosign private key file (cosign generate-key-pair; its
 #                   password in COSIGN_PASSWORD), or `none` for no cosign
 #                   signatures and attestations. cosign (scripts/cosign.sh)
-#                   signs offline: nothing goes to a transparency log
+#                   signs offline: nothing goes to a transparency log.
+#                   Unset where the CI gives an OIDC token (GitHub Actions
+#                   with `id-token: write`, or SIGSTORE_ID_TOKEN): keyless,
+#                   a Fulcio certificate for the workflow's identity and
+#                   every signature in the Rekor transparency log
+#                   (.github/workflows/release.yml; not tried here)
 #   SIGNATURES_DIR  where the signatures go, laid out as containers/image reads a
 #                   lookaside store (default target/signatures); serve it next to
 #                   the registry
@@ -65,9 +70,16 @@ if [[ $SIGN_BY != none ]]; then
         die 2 "SIGN_BY: no secret key $SIGN_BY in ${GNUPGHOME:-~/.gnupg} (GNUPGHOME)"
 fi
 
+# Keyless only where an OIDC token says who signs; otherwise a key, or none, said.
+keyless=false
+if [[ -z ${COSIGN_KEY:-} && ( -n ${ACTIONS_ID_TOKEN_REQUEST_URL:-} || -n ${SIGSTORE_ID_TOKEN:-} ) ]]; then
+    keyless=true
+    COSIGN_KEY=keyless
+    cosign=$("$root/scripts/cosign.sh") || die 1 "cannot build cosign (scripts/cosign.sh)"
+fi
 [[ -n ${COSIGN_KEY:-} ]] ||
     die 2 "COSIGN_KEY is not set: give a cosign private key file (cosign generate-key-pair), or COSIGN_KEY=none to publish without cosign"
-if [[ $COSIGN_KEY != none ]]; then
+if [[ $COSIGN_KEY != none && $keyless == false ]]; then
     grep -qs -- '-----BEGIN ENCRYPTED [A-Z]* *PRIVATE KEY-----' "$COSIGN_KEY" ||
         die 2 "COSIGN_KEY '$COSIGN_KEY' is not a cosign private key file (cosign generate-key-pair writes cosign.key)"
     cosign=$("$root/scripts/cosign.sh") || die 1 "cannot build cosign (scripts/cosign.sh)"
@@ -126,15 +138,23 @@ sign() {
         die 1 "signing $REGISTRY@$2 failed: $(grep -m 1 . "$work/sign.err")"
 }
 
+# How cosign signs: with the key and no transparency log, or keylessly
+# (cosign asks Fulcio for a certificate with the CI's OIDC token, and
+# records the signature in Rekor).
+if $keyless; then
+    signing=()
+else
+    signing=(--key "$COSIGN_KEY" --tlog-upload=false)
+fi
 # cosign_sign DIGEST TAG: a cosign signature of REGISTRY@DIGEST that names
 # TAG (annotation tag=TAG), so `just verify` can tell a moved tag.
 cosign_sign() {
-    "$cosign" sign --yes --key "$COSIGN_KEY" --tlog-upload=false -a "tag=$2" "$REGISTRY@$1" >"$work/cosign.out" 2>&1 ||
+    "$cosign" sign --yes "${signing[@]}" -a "tag=$2" "$REGISTRY@$1" >"$work/cosign.out" 2>&1 ||
         die 1 "cosign sign of $REGISTRY@$1 failed: $(grep -m 1 -i error "$work/cosign.out" || tail -n 1 "$work/cosign.out")"
 }
 # attest DIGEST TYPE PREDICATE_FILE: attach a signed in-toto statement about DIGEST.
 attest() {
-    "$cosign" attest --yes --key "$COSIGN_KEY" --tlog-upload=false --type "$2" --predicate "$3" "$REGISTRY@$1" \
+    "$cosign" attest --yes "${signing[@]}" --type "$2" --predicate "$3" "$REGISTRY@$1" \
         >"$work/cosign.out" 2>&1 ||
         die 1 "cosign attest --type $2 of $REGISTRY@$1 failed: $(grep -m 1 -i error "$work/cosign.out" || tail -n 1 "$work/cosign.out")"
 }
@@ -188,7 +208,11 @@ done
 
 signed=()
 [[ $SIGN_BY == none ]] || signed+=("GPG key $SIGN_BY (signatures in $signatures_dir: serve it as the lookaside of $host)")
-[[ $COSIGN_KEY == none ]] || signed+=("cosign key $COSIGN_KEY (signatures, SBOM and provenance in the registry)")
+if $keyless; then
+    signed+=("cosign keylessly, as this CI's OIDC identity (signatures, SBOM and provenance in the registry, in Rekor)")
+elif [[ $COSIGN_KEY != none ]]; then
+    signed+=("cosign key $COSIGN_KEY (signatures, SBOM and provenance in the registry)")
+fi
 if ((${#signed[@]} == 0)); then
     echo "pushed UNSIGNED (SIGN_BY=none COSIGN_KEY=none) to $host in $((SECONDS - start)) s; tags: VARIANT, $version-VARIANT"
 else

@@ -14,14 +14,22 @@
 # exit 1 at the first check that fails (exit 2: bad usage).
 #
 # Environment:
-#   COSIGN_PUB  the publisher's cosign public key (cosign.pub), required
+#   COSIGN_PUB  the publisher's cosign public key (cosign.pub); or, for
+#               images signed keylessly (.github/workflows/release.yml):
+#   COSIGN_IDENTITY, COSIGN_OIDC_ISSUER
+#               the signer's identity in its Fulcio certificate and the OIDC
+#               issuer that vouched for it, e.g.
+#               https://github.com/OWNER/REPO/.github/workflows/release.yml@refs/tags/v0.1.0
+#               and https://token.actions.githubusercontent.com; the
+#               signatures must then be in the Rekor transparency log
+#               (docs/verify.md; not tried here)
 #   CERT_DIR    a folder of CA certificates (*.crt) for a registry with a
 #               private CA, as for `just publish`
 # Needs: cosign (scripts/cosign.sh builds it), skopeo, jq.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-usage="usage: just verify REGISTRY/REPOSITORY@sha256:HEX (or :TAG, or :TAG@sha256:HEX); COSIGN_PUB=cosign.pub"
+usage="usage: just verify REGISTRY/REPOSITORY@sha256:HEX (or :TAG, or :TAG@sha256:HEX); COSIGN_PUB=cosign.pub, or COSIGN_IDENTITY and COSIGN_OIDC_ISSUER"
 
 die() {
     echo "$2" >&2
@@ -34,8 +42,17 @@ ref=${1:-}
     die 2 "error: '$ref' is not an image reference; $usage"
 name=${BASH_REMATCH[1]} tag=${BASH_REMATCH[6]} digest=${BASH_REMATCH[8]}
 [[ -n $tag || -n $digest ]] || die 2 "error: '$ref' names neither a tag nor a digest; $usage"
-[[ -n ${COSIGN_PUB:-} ]] || die 2 "error: COSIGN_PUB is not set: give the publisher's cosign public key file; $usage"
-grep -qs -- '-----BEGIN PUBLIC KEY-----' "$COSIGN_PUB" || die 2 "error: COSIGN_PUB '$COSIGN_PUB' is not a public key file"
+# Whom to trust: a key (and no transparency log, as `just publish` signs with
+# a key), or an identity certified by Fulcio and logged in Rekor.
+if [[ -z ${COSIGN_PUB:-} && -n ${COSIGN_IDENTITY:-} ]]; then
+    [[ -n ${COSIGN_OIDC_ISSUER:-} ]] || die 2 "error: COSIGN_IDENTITY is set but COSIGN_OIDC_ISSUER is not; $usage"
+    trust=(--certificate-identity "$COSIGN_IDENTITY" --certificate-oidc-issuer "$COSIGN_OIDC_ISSUER")
+    COSIGN_PUB="identity $COSIGN_IDENTITY" # how the messages below name the signer
+else
+    [[ -n ${COSIGN_PUB:-} ]] || die 2 "error: COSIGN_PUB is not set: give the publisher's cosign public key file; $usage"
+    grep -qs -- '-----BEGIN PUBLIC KEY-----' "$COSIGN_PUB" || die 2 "error: COSIGN_PUB '$COSIGN_PUB' is not a public key file"
+    trust=(--key "$COSIGN_PUB" --insecure-ignore-tlog=true)
+fi
 cosign=$("$root/scripts/cosign.sh")
 
 cert_args=()
@@ -75,7 +92,7 @@ manifest() {
 signed() {
     local annotations=()
     [[ -z $tag ]] || annotations=(-a "tag=$tag")
-    if ! "$cosign" verify --key "$COSIGN_PUB" --insecure-ignore-tlog=true "${annotations[@]}" --output json \
+    if ! "$cosign" verify "${trust[@]}" "${annotations[@]}" --output json \
         "$name@$1" >"$work/sig.json" 2>"$work/err"; then
         if grep -q 'no signatures found' "$work/err"; then
             refuse "$name@$1 has no cosign signature"
@@ -93,7 +110,7 @@ signed() {
 # image, validly signed, must not pass). When none matches, a look without
 # the claim check tells a replayed statement from a missing one.
 attested() {
-    local check=(verify-attestation --key "$COSIGN_PUB" --insecure-ignore-tlog=true --type "$2" "$name@$1")
+    local check=(verify-attestation "${trust[@]}" --type "$2" "$name@$1")
     "$cosign" "${check[@]}" --check-claims=true >/dev/null 2>"$work/err" && return
     if "$cosign" "${check[@]}" --check-claims=false >"$work/att.json" 2>/dev/null; then
         refuse "$name@$1: the $3 attestation signed by the key is about another image ($(jq -r \

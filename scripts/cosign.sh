@@ -6,7 +6,8 @@
 # Usage: scripts/cosign.sh            (prints the path; builds on first use)
 set -euo pipefail
 
-version=v2.6.5 # v2: signs and verifies with a key offline (--tlog-upload=false)
+# v2: signs and verifies with a key offline (--tlog-upload=false).
+version=v2.6.5 # renovate: datasource=go depName=github.com/sigstore/cosign/v2
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/moscow-time/cosign-$version
 bin=$cache/cosign
 

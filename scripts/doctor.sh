@@ -32,6 +32,7 @@ prerequisites=(
     "clippy|test|rustup component add clippy|dnf install clippy|just lint"
     "cargo-auditable|test|cargo install --locked --version 0.7.7 cargo-auditable|cargo install --locked --version 0.7.7 cargo-auditable|just build embeds the dependency list"
     "musl-toolchain|test|rustup target add $host_target && rustup component add rust-src; Debian 12: apt-get install rustc-web cargo-web rust-web-src musl-dev libunwind-14-dev|rustup target add $host_target && rustup component add rust-src|just build's static-pie binary"
+    "git|test|apt-get install git|dnf install git|the checkout's commit times; cargo-deny reads the advisory database with it"
     "python3-venv|test|apt-get install python3-venv|dnf install python3|installs the pinned linters into .tools/ on first use"
     "curl|test|apt-get install curl|dnf install curl|image checks"
     "jq|test|apt-get install jq|dnf install jq|image checks"
@@ -47,7 +48,7 @@ prerequisites=(
     "debootstrap|test|apt-get install debootstrap|dnf install debootstrap|the stand-in bases"
     "dpkg-deb|test|apt-get install dpkg|dnf install dpkg|the stand-in bases"
     "apt-bookworm-arm64|test|Debian 12: dpkg --add-architecture arm64 && apt-get update (the stand-in bases are Debian 12 packages)|none: the stand-in bases need a Debian 12 host|the stand-in bases' arm64 packages"
-    "go|test|Go 1.26+ from https://go.dev/dl into /usr/local/go (Debian 12's golang is 1.19)|dnf install golang (1.26+)|builds the cluster and cosign from the Go module proxy (once, cached in ~/.cache/moscow-time)"
+    "go|test|Go 1.26+ from https://go.dev/dl into /usr/local/go (Debian 12's golang is 1.19)|dnf install golang (1.26+)|builds the cluster, cosign and actionlint from the Go module proxy (once, cached in ~/.cache/moscow-time)"
     "cgroup-v1|test|a host booted with cgroup v1; on cgroup v2 everything but just test-cluster runs (docs/kubernetes-cluster.md#other-hosts)|the same|just cluster: Kubernetes 1.37's kubelet on cgroup v1 (failCgroupV1: false)"
     "pid1-not-systemd|test|a host (or VM, or container) whose PID 1 is not systemd; else everything but just test-cluster runs (docs/kubernetes-cluster.md#other-hosts)|the same|just cluster: the kubelet's cgroupfs driver, beside no systemd"
     "cni-plugins|test|apt-get install containernetworking-plugins|dnf install containernetworking-plugins|just cluster's pod network (bridge, host-local, loopback, portmap)"
@@ -181,6 +182,7 @@ version() {
     openssl) first_line openssl version ;;
     nginx) first_line nginx -v ;;
     wrk) command -v wrk >/dev/null && { wrk --version 2>&1 || true; } | head -n 1 ;;
+    git) first_line git --version ;;
     just | podman | curl | jq | file | skopeo | debootstrap | valgrind)
         command -v "$1" >/dev/null || return 1
         case $1 in
