@@ -68,7 +68,7 @@ lint: _tools (_need "cargo rustfmt clippy")
 
 # the dependency policy alone: cargo-deny with deny.toml (licences, bans, sources, advisories), saying which advisory database it read and its date (ADVISORY_DB: docs/dependencies.md)
 [group('check')]
-deny:
+deny: _tools
     @scripts/deny.sh
 
 # the everyday check, a few minutes warm: lint, the server's Rust tests, the page in a browser (no images)

