@@ -161,6 +161,7 @@ test-cluster: _tools _podman cluster (image "scratch")
     fi
     pytest tests/cluster
     python3 tests/cluster/mutants.py
+    echo "the cluster keeps running for the next run; just cluster-down stops it"
 
 # measure the syscalls of the scratch image's binary and rewrite deploy/seccomp/moscow-time.json
 [group('build')]

@@ -16,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $(id -u) == 0 ]] || { echo "error: the cluster runs as root (containerd, kubelet, iptables)" >&2; exit 1; }
 if running; then
-    echo "cluster already running (state in $state; cluster/down.sh stops it)"
+    echo "cluster already running (state in $state; just cluster-down stops it)"
     exit 0
 fi
 # The two things most hosts differ in, said at once rather than failing later.
@@ -165,4 +165,4 @@ render kube-proxy.yaml kube-proxy.yaml
 launch kube-proxy kube-proxy --config kube-proxy.yaml
 
 wait_for kubelet 120 kubectl wait --for=condition=Ready "node/$node" --timeout=5s
-echo "cluster up in $((SECONDS - start)) s: export KUBECONFIG=$state/admin.kubeconfig"
+echo "cluster up in $((SECONDS - start)) s: export KUBECONFIG=$state/admin.kubeconfig; it keeps running until just cluster-down stops it"
