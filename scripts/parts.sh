@@ -1,28 +1,76 @@
 #!/usr/bin/env bash
-# What each part of `just test` took, for the summary at its end and for
-# docs/results/ci.md (.ci/run).
+# What each part of `just test` took, for the summary at its end, and the
+# sections of docs/results/ci.md (.ci/run's CI_RECORD).
 #
 #   scripts/parts.sh mark NAME   NAME ends now ("start": a new run begins)
 #   scripts/parts.sh report      each part and its seconds, and the total
+#   scripts/parts.sh disk-mark   remember the disk in use now (.ci/run's start)
+#   scripts/parts.sh record FILE WHAT
+#                                append to FILE a section headed by the date,
+#                                commit and WHAT: the machine, the disk used
+#                                since disk-mark, .ci/run's steps
+#                                (target/ci-steps.tsv) and the parts
 #
 # A part's time runs from the previous mark to its own, so it includes the
 # recipes it was the first to need (test-images: building the six images).
 set -euo pipefail
-file=${PARTS_FILE:-$(dirname "$0")/../target/test-parts.tsv}
+cd "$(dirname "$0")/.."
+parts=target/test-parts.tsv steps=target/ci-steps.tsv disk=target/disk-before
 
-case ${1:-} in
-mark)
-    name=${2:?usage: $0 mark NAME}
-    mkdir -p "$(dirname "$file")"
-    if [[ $name == start ]]; then : >"$file"; fi
-    printf '%s\t%s\n' "$name" "$(date +%s)" >>"$file"
-    ;;
-report)
+# GiB in use on the file systems of /var/lib and ~/.cache, each counted once.
+disk_used() {
+    df -BG --output=source,used /var/lib "$HOME/.cache" | awk 'NR > 1 && !seen[$1]++ { sum += $2 } END { print sum + 0 }'
+}
+
+report() {
     awk -F'\t' '
         NR == 1 { first = prev = $2; next }
         { printf "%-18s %6d s\n", $1, $2 - prev; prev = $2 }
         END { if (NR > 1) printf "%-18s %6d s\n", "just test", prev - first }
-    ' "$file"
+    ' "$parts"
+}
+
+case ${1:-} in
+mark)
+    name=${2:?usage: $0 mark NAME}
+    mkdir -p target
+    if [[ $name == start ]]; then : >"$parts"; fi
+    printf '%s\t%s\n' "$name" "$(date +%s)" >>"$parts"
     ;;
-*) echo "usage: $0 mark NAME | report" >&2; exit 2 ;;
+report) report ;;
+disk-mark) mkdir -p target && disk_used >"$disk" ;;
+record)
+    file=${2:?usage: $0 record FILE WHAT} what=${3:?usage: $0 record FILE WHAT}
+    total=0
+    {
+        echo
+        echo "### $(date -u '+%-d %b %Y'), \`$(git rev-parse --short=7 HEAD)\`: $what"
+        echo
+        echo "$(scripts/machine.sh); $(($(disk_used) - $(cat "$disk" 2>/dev/null || disk_used))) GiB more in use under /var/lib and ~/.cache afterwards."
+        echo
+        echo "| step | seconds |"
+        echo "| --- | ---: |"
+        if [[ -s $steps ]]; then
+            while IFS=$'\t' read -r name secs; do
+                echo "| $name | $secs |"
+                total=$((total + secs))
+            done <"$steps"
+        fi
+        # Without .ci/run's test step (the setup, then `just test` in a new
+        # shell, as the README has it), the test command is a step of its own.
+        if [[ -s $parts ]]; then
+            while read -r name secs _; do
+                if [[ $name != just ]]; then
+                    echo "| &nbsp;&nbsp;$name | $secs |"
+                elif ! grep -q '^README test command' "$steps" 2>/dev/null; then
+                    echo "| just test, in a new shell | $secs |"
+                    total=$((total + secs))
+                fi
+            done < <(report)
+        fi
+        echo "| **in all** | **$total** |"
+    } >>"$file"
+    echo "recorded in $file"
+    ;;
+*) echo "usage: $0 mark NAME | report | disk-mark | record FILE WHAT" >&2; exit 2 ;;
 esac
