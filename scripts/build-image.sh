@@ -23,8 +23,11 @@
 # give the same image IDs and digests too; Docker 20.10 has no such option
 # (docs/docker.md). The layer cache ignores --timestamp, and a layer it reuses
 # keeps the file times it was made with: the inputs' time, not HEAD's, makes
-# that the same time whenever the inputs are the same (a dirty tree is
-# labelled with HEAD all the same).
+# that the same time whenever the inputs are the same, and SOURCE_DATE_EPOCH
+# puts the time into the key of alpine's runtime RUN step, which no input
+# changes. A COPY is keyed by content only: a commit that changes an input
+# but not the binary gets the older time on its cached COPY layer (a dirty
+# tree is labelled with HEAD all the same).
 # Bases, chosen here and nowhere else, each one in this order:
 #   1. the one the user named: BUILDER_IMAGE (runs on the build machine) and,
 #      per architecture, ALPINE_IMAGE_AMD64 / _ARM64 and DISTROLESS_IMAGE_AMD64
@@ -252,6 +255,7 @@ args+=(
     --build-arg "VERSION=$version" --label "org.opencontainers.image.version=$version"
     --build-arg "REVISION=$revision" --label "org.opencontainers.image.revision=$revision"
     --build-arg "CREATED=$created" --label "org.opencontainers.image.created=$created"
+    --build-arg "SOURCE_DATE_EPOCH=$epoch"
 )
 builder_id=$(image_id "$builder" "$build_arch")
 args+=(--build-arg "BUILDER_IMAGE=$builder_id" --label "$builder_label=$builder")
