@@ -13,8 +13,9 @@
 //! Fresh connections wait outside hyper (see `server::serve`), and so do idle
 //! ones once the sweeper finds them idle for a tick: they hold none of its
 //! buffers. At shutdown the busy ones are asked to finish their request and
-//! close; the waiting ones stay open, and their next request is their last
-//! (answered with `Connection: close`).
+//! close; the waiting ones get a last call: a request they send within it is
+//! their last (answered with `Connection: close`), and those still waiting
+//! when it ends are closed.
 
 use std::future::poll_fn;
 use std::io;
@@ -213,9 +214,10 @@ impl Connections {
     /// request is its last, answered with `Connection: close`: idle ones wait
     /// outside hyper for it, as parked ones do, and busy ones do once their
     /// request is answered ([`Registration::mark_idle`]). A client that sends
-    /// nothing more is closed by the keep-alive sweeper or when the grace
-    /// period ends. A connection that sent a body stays with hyper, which
-    /// may still have to read it, and is told to close after its request.
+    /// nothing more is closed at the end of the last call
+    /// ([`close_waiting`](Self::close_waiting)). A connection that sent a
+    /// body stays with hyper, which may still have to read it, and is told
+    /// to close after its request.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Relaxed);
         // Pairs with mark_idle's: it sees the flag, or we see it idle.
@@ -225,6 +227,18 @@ impl Connections {
                 slot.phase.change(Phase::Idle, Phase::Parked);
             }
             slot.close.notify_one();
+        }
+    }
+
+    /// Ends the last call: closes every connection still waiting for a
+    /// request (fresh, idle or parked). One whose request has begun to
+    /// arrive is busy (see [`Tracked::next_bytes`]) and is answered.
+    pub fn close_waiting(&self) {
+        for slot in self.lock().slots.iter().flatten() {
+            let phase = slot.phase.load();
+            if phase.is_waiting() {
+                self.close(slot, phase);
+            }
         }
     }
 
@@ -398,14 +412,9 @@ impl Signal {
     /// Told to put hyper aside and wait outside for its next byte: parked
     /// (its last response written, no byte read since for a sweeper tick or
     /// since shutdown began, and none of its requests had a body that hyper
-    /// may still have to discard), or fresh at shutdown (hyper has not read
-    /// its first request yet, which must go to a hyper that closes after it).
+    /// may still have to discard).
     pub fn is_parked(&self) -> bool {
-        match self.slot.phase.load() {
-            Phase::Parked => true,
-            Phase::Fresh => self.is_shutting_down(),
-            _ => false,
-        }
+        self.slot.phase.load() == Phase::Parked
     }
 
     /// Shutdown has begun.
@@ -525,9 +534,15 @@ impl<S: Stream> Tracked<S> {
     }
 
     /// Waits until the connection has a byte to read, without reading it:
-    /// true once there is one (or bytes hyper had read but not parsed), false
-    /// if the client closed it or the socket failed.
+    /// true once there is one (or bytes hyper had read but not parsed), and
+    /// the connection is busy from then on, so that neither the end of the
+    /// last call nor shedding closes it under its request; false if the
+    /// client closed it, the socket failed, or it was told to close first.
     pub async fn next_bytes(&mut self) -> bool {
+        self.has_bytes().await && self.registration.mark(Phase::Busy)
+    }
+
+    async fn has_bytes(&mut self) -> bool {
         if !self.unread.is_empty() {
             return true;
         }
@@ -787,8 +802,8 @@ mod tests {
         assert!(io.next_bytes().await);
         assert_eq!(
             phase(&io.registration),
-            Phase::Fresh,
-            "peeking reads nothing"
+            Phase::Busy,
+            "a request has begun to arrive"
         );
         let mut request = [0; 3];
         io.read_exact(&mut request).await.unwrap();
@@ -927,7 +942,7 @@ mod tests {
         assert!(!signals[0].is_parked(), "fresh, before shutdown");
 
         connections.shutdown();
-        // Idle ones are put aside; the fresh one is to be put aside too.
+        // Idle ones are put aside; the fresh one waits outside hyper already.
         let expected = [
             Phase::Fresh,
             Phase::Busy,
@@ -943,11 +958,7 @@ mod tests {
             assert_eq!(phase(registration), now, "{was:?}");
             assert!(signal.is_shutting_down());
             assert!(was_notified(signal).await, "{was:?}");
-            assert_eq!(
-                signal.is_parked(),
-                now == Phase::Parked || now == Phase::Fresh,
-                "{was:?}"
-            );
+            assert_eq!(signal.is_parked(), now == Phase::Parked, "{was:?}");
         }
         assert_eq!(phase(&with_body), Phase::Idle, "hyper still holds its body");
         assert_eq!(connections.busy(), 1);
@@ -959,6 +970,33 @@ mod tests {
         drop(open);
         assert!(timeout(Duration::ZERO, drained).await.is_ok());
         assert_eq!(connections.closing.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_end_of_the_last_call_closes_every_waiting_connection_and_no_busy_one() {
+        let connections = registry(8);
+        let phases = [Phase::Fresh, Phase::Busy, Phase::Idle, Phase::Parked];
+        let open = phases.map(|p| connection_in(&connections, p));
+        connections.shutdown();
+        connections.close_waiting();
+        assert_eq!(
+            open.each_ref().map(phase),
+            [Phase::Closing, Phase::Busy, Phase::Closing, Phase::Closing]
+        );
+        assert_eq!(connections.busy(), 1);
+        // A request that began to arrive in time makes its connection busy.
+        let (pipe, mut client) = pair(64);
+        let mut io = Tracked::new(pipe, connections.register());
+        client.write_all(b"GET").await.unwrap();
+        assert!(io.next_bytes().await);
+        connections.close_waiting();
+        assert_eq!(phase(&io.registration), Phase::Busy);
+        // One closed first does not take a request that arrives later.
+        let (pipe, mut client) = pair(64);
+        let mut io = Tracked::new(pipe, connections.register());
+        connections.close_waiting();
+        client.write_all(b"GET").await.unwrap();
+        assert!(!io.next_bytes().await);
     }
 
     #[tokio::test(start_paused = true)]

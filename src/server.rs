@@ -121,9 +121,21 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
     drop(listener);
     // Busy connections finish their request; waiting ones serve one more.
     connections.shutdown();
-    // Wait for them, but never longer than the grace period. Idle ones left
-    // at its end close quietly: their clients are owed nothing.
-    if tokio::time::timeout(config.shutdown_grace, connections.drained())
+    let drained = async {
+        // A last call: a request already on its way on an idle connection
+        // is answered, with `Connection: close`.
+        let last_call = config.shutdown_last_call.min(config.shutdown_grace);
+        if tokio::time::timeout(last_call, connections.drained())
+            .await
+            .is_err()
+        {
+            // Then close the ones still waiting: their clients are owed nothing.
+            connections.close_waiting();
+            connections.drained().await;
+        }
+    };
+    // Wait for them, but never longer than the grace period.
+    if tokio::time::timeout(config.shutdown_grace, drained)
         .await
         .is_err()
     {
@@ -166,8 +178,9 @@ fn http1(config: &Config) -> http1::Builder {
 /// read but had not parsed) and waits outside again; the next request gets
 /// a new hyper connection. An idle connection then costs only its task and
 /// socket. `moscow_time_connections_parked` counts the connections waiting
-/// so. At shutdown a waiting connection is served once more: that answer
-/// says `Connection: close`, and hyper closes the connection after it.
+/// so. At shutdown a waiting connection is served once more if its request
+/// comes within the last call: that answer says `Connection: close`, and
+/// hyper closes the connection after it.
 async fn serve<S: Stream + Send + 'static>(
     stream: S,
     registration: Registration,
@@ -235,8 +248,8 @@ async fn serve<S: Stream + Send + 'static>(
 
 /// Waits outside hyper until the connection has a byte to read: false if it
 /// is told to close, its client closes it, or `timeout` passes first.
-/// Shutdown does not end the wait: the request that comes is served, as the
-/// connection's last.
+/// Shutdown does not end the wait, the end of its last call does: a request
+/// that comes before is served, as the connection's last.
 async fn next_request<S: Stream>(
     io: &mut Tracked<S>,
     signal: &Signal,
