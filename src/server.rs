@@ -162,6 +162,10 @@ fn http1(config: &Config) -> http1::Builder {
         // runs this timer while a keep-alive connection waits for its next request.
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
+        // A client may shut down its writing side once its request is sent
+        // (`printf ... | nc`, many health-check scripts): without this, an
+        // EOF read before the answer is written ends the connection unanswered.
+        .half_close(true)
         // Head and body in one buffer and one send(2): every body here is a few
         // KiB at most, and one copy costs less than writev's second iovec.
         .writev(false);
