@@ -520,6 +520,9 @@ pub struct Tracked<S> {
     /// Bytes read from the socket that hyper had not parsed when it was put
     /// aside (pipelined requests); read again before the socket.
     unread: Bytes,
+    /// hyper wrote its own answer to a request head it could not parse,
+    /// which was held back for the server to write one that says why.
+    held_refusal: bool,
 }
 
 impl<S: Stream> Tracked<S> {
@@ -530,7 +533,46 @@ impl<S: Stream> Tracked<S> {
             stalled: None,
             wrote: false,
             unread: Bytes::new(),
+            held_refusal: false,
         }
+    }
+
+    /// Writes `answer`, the connection's last, and shuts down the writing
+    /// side; then reads and drops whatever the client still sends until it
+    /// closes or `linger` passes. Closing a socket with bytes unread (the
+    /// rest of an oversized head, say) sends a reset, which can destroy the
+    /// answer before its client reads it: nginx's lingering close.
+    pub async fn close_after(&mut self, answer: &[u8], linger: Duration) {
+        let mut written = 0;
+        while written < answer.len() {
+            match poll_fn(|cx| Pin::new(&mut *self).poll_write(cx, &answer[written..])).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => written += n,
+            }
+        }
+        if poll_fn(|cx| Pin::new(&mut *self).poll_shutdown(cx))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut sink = vec![0; 4096];
+        let _ = tokio::time::timeout(linger, async {
+            loop {
+                let mut buf = ReadBuf::new(&mut sink);
+                let read = poll_fn(|cx| Pin::new(&mut *self).poll_read(cx, &mut buf)).await;
+                if read.is_err() || buf.filled().is_empty() {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// True (once) if hyper's own answer to a head it could not parse was
+    /// held back: the server must answer, and may then shut the socket down.
+    pub fn take_held_refusal(&mut self) -> bool {
+        std::mem::take(&mut self.held_refusal)
     }
 
     /// Waits until the connection has a byte to read, without reading it:
@@ -624,13 +666,24 @@ impl<S: Stream> AsyncRead for Tracked<S> {
 }
 
 impl<S: Stream> AsyncWrite for Tracked<S> {
+    /// hyper answers a request head it cannot parse by itself, with a bare
+    /// 400 or 431 (see `refusal.rs`): that answer is held back, and
+    /// whatever came before it written.
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .write_with(cx, |stream, cx| stream.poll_write(cx, buf))
+        let this = self.get_mut();
+        let buf = match hyper_refusal(buf) {
+            None => buf,
+            Some(0) => {
+                this.held_refusal = true;
+                return Poll::Ready(Ok(buf.len()));
+            }
+            Some(start) => &buf[..start],
+        };
+        this.write_with(cx, |stream, cx| stream.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -657,9 +710,29 @@ impl<S: Stream> AsyncWrite for Tracked<S> {
         Poll::Ready(Ok(()))
     }
 
+    /// Not while a refusal is held back: it is still to be written.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.held_refusal {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_shutdown(cx)
     }
+}
+
+/// Where hyper's own answer to a request head it could not parse begins in
+/// `buf`, if `buf` ends with one: a 4xx or 5xx response head with no body
+/// and without the `x-content-type-options` that every answer of ours
+/// carries (`routes.rs`). hyper writes it as the connection's last.
+fn hyper_refusal(buf: &[u8]) -> Option<usize> {
+    if !buf.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let start = buf.windows(7).rposition(|w| w == b"HTTP/1.")?;
+    let head = &buf[start..];
+    let refusal = matches!(head.get(8..10), Some([b' ', b'4' | b'5']))
+        && !head.windows(22).any(|w| w == b"x-content-type-options");
+    refusal.then_some(start)
 }
 
 /// An in-memory connection for the unit tests, in hyper-util's style.
@@ -1039,6 +1112,40 @@ mod tests {
             reader.read_exact(&mut read).await.unwrap();
         }
         assert!(writer.await.unwrap().is_ok());
+    }
+
+    #[test]
+    fn hyper_refusals_are_told_from_our_answers() {
+        let ours = b"HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\
+                     x-content-type-options: nosniff\r\ncontent-length: 0\r\n\r\n";
+        let hypers = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(hyper_refusal(ours), None, "an answer to HEAD, say");
+        assert_eq!(hyper_refusal(&ours[..ours.len() - 2]), None);
+        assert_eq!(hyper_refusal(hypers), Some(0));
+        assert_eq!(
+            hyper_refusal(&[&ours[..], hypers].concat()),
+            Some(ours.len())
+        );
+        assert_eq!(hyper_refusal(&[hypers, &ours[..]].concat()), None);
+        assert_eq!(hyper_refusal(b"HTTP/1.1 100 Continue\r\n\r\n"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_hyper_writes_is_held_back_and_what_came_before_is_written() {
+        let connections = registry(8);
+        let (pipe, mut client) = pair(1024);
+        let mut io = Tracked::new(pipe, connections.register());
+        let hypers = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        let before = b"HTTP/1.1 200 OK\r\nx-content-type-options: nosniff\r\n\r\nok";
+        io.write_all(&[&before[..], hypers].concat()).await.unwrap();
+        io.shutdown().await.unwrap();
+        assert!(io.take_held_refusal());
+        assert!(!io.take_held_refusal(), "once");
+        io.write_all(b"ours").await.unwrap();
+        io.shutdown().await.unwrap();
+        let mut written = Vec::new();
+        client.read_to_end(&mut written).await.unwrap();
+        assert_eq!(written, [&before[..], b"ours"].concat());
     }
 
     #[tokio::test(start_paused = true)]
