@@ -102,6 +102,8 @@ struct Answers {
     statuses: Vec<u16>,
     /// Every answer with a status of [`REFUSALS`] said `Connection: close`.
     refusals_close: bool,
+    /// How many answers arrived with all of their body.
+    whole: usize,
 }
 
 impl Answers {
@@ -215,22 +217,33 @@ async fn exchange(addr: SocketAddr, entry: &Entry) -> Answers {
     // The server may close before reading everything: its answer counts.
     let _ = stream.write_all(&entry.first).await;
     if let Some(then) = &entry.then {
-        read_answers(&mut stream, &mut received, deadline).await;
+        // Sent the moment the first answer is in, as a client reusing a
+        // keep-alive connection does.
+        read_answers(&mut stream, &mut received, deadline, Some(entry.head)).await;
         let _ = stream.write_all(then).await;
     }
     if entry.half_close {
         let _ = stream.shutdown().await;
     }
-    read_answers(&mut stream, &mut received, deadline).await;
+    read_answers(&mut stream, &mut received, deadline, None).await;
     parse_answers(&received, entry.head)
 }
 
 /// Reads until the server closes, falls silent for [`QUIET`] after
-/// sending something, or `deadline` passes.
-async fn read_answers(stream: &mut TcpStream, received: &mut Vec<u8>, deadline: Instant) {
+/// sending something, or `deadline` passes; or, with `first_of` (whether
+/// the answers are to HEAD), as soon as one whole answer is in.
+async fn read_answers(
+    stream: &mut TcpStream,
+    received: &mut Vec<u8>,
+    deadline: Instant,
+    first_of: Option<bool>,
+) {
     let mut chunk = vec![0; 64 * 1024];
     let start = received.len();
     loop {
+        if first_of.is_some_and(|head| parse_answers(received, head).whole > 0) {
+            return;
+        }
         let wait = if received.len() > start {
             QUIET.min(deadline.saturating_duration_since(Instant::now()))
         } else {
@@ -251,6 +264,7 @@ fn parse_answers(mut bytes: &[u8], head: bool) -> Answers {
     let mut answers = Answers {
         statuses: Vec::new(),
         refusals_close: true,
+        whole: 0,
     };
     while let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
         let text = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
@@ -271,9 +285,11 @@ fn parse_answers(mut bytes: &[u8], head: bool) -> Answers {
         } else {
             field("content-length").map_or(bytes.len(), |l| l.parse().unwrap_or(0))
         };
+        let whole = bytes.len() >= end + 4 + length;
         bytes = bytes.get(end + 4 + length..).unwrap_or_default();
         if status >= 200 {
             answers.statuses.push(status);
+            answers.whole += usize::from(whole);
             if REFUSALS.contains(&status) && field("connection").as_deref() != Some("close") {
                 answers.refusals_close = false;
             }
@@ -495,6 +511,9 @@ fn answers_are_read_in_order_with_their_bodies_skipped() {
                   HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
     let answers = parse_answers(bytes, false);
     assert_eq!(answers.statuses, [200, 400]);
+    assert_eq!(answers.whole, 2);
+    let partial = parse_answers(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nHT", false);
+    assert_eq!((partial.statuses.len(), partial.whole), (1, 0));
     assert_eq!(answers.classes(), "2xx 4xx");
     assert!(answers.refusals_close);
     assert_eq!(parse_answers(b"", false).classes(), "none");
