@@ -60,11 +60,12 @@ lint: _tools (_need "cargo rustfmt clippy")
 [group('check')]
 test: lint test-rust build test-browser test-images test-docker test-bases test-mutants test-seccomp test-kubernetes test-cluster test-publish test-sbom
 
-# unit and integration tests of the server
+# unit and integration tests of the server (conformance against nginx), and the server's mutants
 [group('check')]
-test-rust: (_need "cargo promtool")
+test-rust: (_need "cargo promtool nginx")
     cargo test --locked
     cargo test --locked {{ pace }}
+    scripts/server-mutants.sh
 
 # the page (against the release binary) and the size chart in headless chromium; screenshots in target/screenshots/
 [group('check')]
