@@ -19,7 +19,7 @@ work=$root/target/server-mutants
 # half_close loses depends on when the client's FIN reaches the server, so
 # the corpus's four are one item; tests/half_close.rs loses every one.
 mutants=(
-    "host-check|src/refusal.rs|    host(version, headers)|    None::<StatusCode>|conformance|host-missing host-twice host-invalid host-empty absolute-form-without-host"
+    "host-check|src/refusal.rs|    host_check(version, hosts, host)|    None::<StatusCode>|conformance|host-missing host-twice host-invalid host-empty absolute-form-without-host"
     "half-close|src/server.rs|        .half_close(true)|        .half_close(false)|conformance half_close|half-close-http-1.0,half-close-http-1.1,half-close-pipelined,half-close-keep-alive keepalive_connections_that_half_close_are_answered parked_connections_that_half_close_are_answered"
 )
 
