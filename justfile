@@ -83,11 +83,12 @@ test: (_part "start") lint (_part "lint") test-rust (_part "test-rust") test-bro
     test-cluster (_part "test-cluster") test-publish (_part "test-publish") test-sbom (_part "test-sbom")
     @scripts/parts.sh report
 
-# unit and integration tests of the server
+# unit and integration tests of the server (conformance against nginx), and the server's mutants
 [group('check')]
-test-rust: (_need "cargo promtool")
+test-rust: (_need "cargo promtool nginx")
     cargo test --locked
     cargo test --locked {{ pace }}
+    scripts/server-mutants.sh
 
 # the page (against the release binary) and the size chart in headless chromium; screenshots in target/screenshots/
 [group('check')]

@@ -61,7 +61,7 @@ prerequisites=(
     "docker-registry|test|apt-get install docker-registry|the registry binary of https://github.com/distribution/distribution/releases as docker-registry on PATH|just test-publish: a real registry with TLS"
     "openssl|test|apt-get install openssl|dnf install openssl|just test-publish: the registry's TLS"
     "wrk|just bench|apt-get install wrk|dnf install wrk|the server bench"
-    "nginx|just bench|apt-get install nginx-light|dnf install nginx|the server bench's baseline"
+    "nginx|test|apt-get install nginx-light|dnf install nginx|tests/conformance.rs compares the server with it; the server bench's baseline"
     "valgrind|just bench|apt-get install valgrind|dnf install valgrind|instructions per request"
 )
 

@@ -151,6 +151,31 @@ impl fmt::Display for TimeJson {
     }
 }
 
+/// `now` as an HTTP date (RFC 9110 section 5.6.7), in GMT as HTTP requires:
+/// `Sun, 06 Nov 1994 08:49:37 GMT`. For the answers the server writes
+/// itself; hyper dates the others.
+pub fn http_date(now: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let days = secs.div_euclid(86_400);
+    let second_of_day = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
+    let month = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
+    format!(
+        "{weekday}, {day:02} {month} {year:04} {:02}:{:02}:{:02} GMT",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
 /// Howard Hinnant's `civil_from_days`: <https://howardhinnant.github.io/date_algorithms.html>.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -178,6 +203,20 @@ mod tests {
 
     fn at(unix_secs: u64, millis: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(unix_secs * 1000 + millis)
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate_in_gmt() {
+        // RFC 9110's own example.
+        assert_eq!(
+            http_date(at(784_111_777, 0)),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            http_date(at(1_795_726_800, 999)),
+            "Thu, 26 Nov 2026 21:00:00 GMT"
+        );
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub struct Setting {
 }
 
 /// Every setting, in the order `--help` and the docs list them.
-pub const SETTINGS: [Setting; 8] = [
+pub const SETTINGS: [Setting; 9] = [
     Setting {
         name: "PORT",
         default: "8080",
@@ -35,6 +35,11 @@ pub const SETTINGS: [Setting; 8] = [
         name: "SHUTDOWN_GRACE_MS",
         default: "5000",
         meaning: "on SIGTERM/SIGINT, wait this long for in-flight requests, then exit anyway",
+    },
+    Setting {
+        name: "SHUTDOWN_LAST_CALL_MS",
+        default: "250",
+        meaning: "on SIGTERM/SIGINT, an idle keep-alive connection may still send one last request this long; then idle ones are closed",
     },
     Setting {
         name: "WRITE_TIMEOUT_MS",
@@ -64,6 +69,10 @@ const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 // Shorter than the 10 s `podman stop` / `docker stop` wait before SIGKILL, so
 // we always exit by ourselves with status 0.
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+// Long enough for a request its client sent just before the signal, while
+// the client cannot know yet that this server is stopping; short enough that
+// Ctrl-C and `podman stop` stay quick with a browser tab open.
+const DEFAULT_SHUTDOWN_LAST_CALL: Duration = Duration::from_millis(250);
 // Long enough for any client that reads at all; a response that makes no
 // progress this long is held by a reader that stopped (nginx: send_timeout 60 s).
 const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,6 +96,9 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// `SHUTDOWN_GRACE_MS`: how long a shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// `SHUTDOWN_LAST_CALL_MS`: how long, after shutdown begins, an idle
+    /// connection may still send a request before it is closed.
+    pub shutdown_last_call: Duration,
     /// `WRITE_TIMEOUT_MS`: the longest a response may make no progress.
     pub write_timeout: Duration,
     /// `KEEPALIVE_TIMEOUT_MS`: the longest a connection may wait idle between requests.
@@ -104,6 +116,7 @@ impl Default for Config {
             port: DEFAULT_PORT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            shutdown_last_call: DEFAULT_SHUTDOWN_LAST_CALL,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
             max_connections: None,
@@ -155,6 +168,13 @@ impl Config {
                 &lookup,
                 "SHUTDOWN_GRACE_MS",
                 defaults.shutdown_grace,
+                "milliseconds from 0 to 3600000",
+                millis,
+            )?,
+            shutdown_last_call: parse(
+                &lookup,
+                "SHUTDOWN_LAST_CALL_MS",
+                defaults.shutdown_last_call,
                 "milliseconds from 0 to 3600000",
                 millis,
             )?,
@@ -331,6 +351,10 @@ mod tests {
             c.shutdown_grace.as_millis().to_string()
         );
         assert_eq!(
+            default_of("SHUTDOWN_LAST_CALL_MS"),
+            c.shutdown_last_call.as_millis().to_string()
+        );
+        assert_eq!(
             default_of("WRITE_TIMEOUT_MS"),
             c.write_timeout.as_millis().to_string()
         );
@@ -355,6 +379,7 @@ mod tests {
             ("HOST", "::"),
             ("HEADER_READ_TIMEOUT_MS", "250"),
             ("SHUTDOWN_GRACE_MS", "0"),
+            ("SHUTDOWN_LAST_CALL_MS", "0"),
             ("WRITE_TIMEOUT_MS", "100"),
             ("KEEPALIVE_TIMEOUT_MS", "200"),
             ("MAX_CONNECTIONS", "300"),
@@ -368,6 +393,7 @@ mod tests {
         assert_eq!(c.listen_addr().to_string(), "[::]:0");
         assert_eq!(c.header_read_timeout, Duration::from_millis(250));
         assert_eq!(c.shutdown_grace, Duration::ZERO);
+        assert_eq!(c.shutdown_last_call, Duration::ZERO);
     }
 
     #[test]

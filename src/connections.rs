@@ -13,8 +13,9 @@
 //! Fresh connections wait outside hyper (see `server::serve`), and so do idle
 //! ones once the sweeper finds them idle for a tick: they hold none of its
 //! buffers. At shutdown the busy ones are asked to finish their request and
-//! close; the waiting ones stay open, and their next request is their last
-//! (answered with `Connection: close`).
+//! close; the waiting ones get a last call: a request they send within it is
+//! their last (answered with `Connection: close`), and those still waiting
+//! when it ends are closed.
 
 use std::future::poll_fn;
 use std::io;
@@ -213,9 +214,10 @@ impl Connections {
     /// request is its last, answered with `Connection: close`: idle ones wait
     /// outside hyper for it, as parked ones do, and busy ones do once their
     /// request is answered ([`Registration::mark_idle`]). A client that sends
-    /// nothing more is closed by the keep-alive sweeper or when the grace
-    /// period ends. A connection that sent a body stays with hyper, which
-    /// may still have to read it, and is told to close after its request.
+    /// nothing more is closed at the end of the last call
+    /// ([`close_waiting`](Self::close_waiting)). A connection that sent a
+    /// body stays with hyper, which may still have to read it, and is told
+    /// to close after its request.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Relaxed);
         // Pairs with mark_idle's: it sees the flag, or we see it idle.
@@ -225,6 +227,18 @@ impl Connections {
                 slot.phase.change(Phase::Idle, Phase::Parked);
             }
             slot.close.notify_one();
+        }
+    }
+
+    /// Ends the last call: closes every connection still waiting for a
+    /// request (fresh, idle or parked). One whose request has begun to
+    /// arrive is busy (see [`Tracked::next_bytes`]) and is answered.
+    pub fn close_waiting(&self) {
+        for slot in self.lock().slots.iter().flatten() {
+            let phase = slot.phase.load();
+            if phase.is_waiting() {
+                self.close(slot, phase);
+            }
         }
     }
 
@@ -398,14 +412,9 @@ impl Signal {
     /// Told to put hyper aside and wait outside for its next byte: parked
     /// (its last response written, no byte read since for a sweeper tick or
     /// since shutdown began, and none of its requests had a body that hyper
-    /// may still have to discard), or fresh at shutdown (hyper has not read
-    /// its first request yet, which must go to a hyper that closes after it).
+    /// may still have to discard).
     pub fn is_parked(&self) -> bool {
-        match self.slot.phase.load() {
-            Phase::Parked => true,
-            Phase::Fresh => self.is_shutting_down(),
-            _ => false,
-        }
+        self.slot.phase.load() == Phase::Parked
     }
 
     /// Shutdown has begun.
@@ -511,6 +520,9 @@ pub struct Tracked<S> {
     /// Bytes read from the socket that hyper had not parsed when it was put
     /// aside (pipelined requests); read again before the socket.
     unread: Bytes,
+    /// hyper wrote its own answer to a request head it could not parse,
+    /// which was held back for the server to write one that says why.
+    held_refusal: bool,
 }
 
 impl<S: Stream> Tracked<S> {
@@ -521,13 +533,58 @@ impl<S: Stream> Tracked<S> {
             stalled: None,
             wrote: false,
             unread: Bytes::new(),
+            held_refusal: false,
         }
     }
 
+    /// Writes `answer`, the connection's last, and shuts down the writing
+    /// side; then reads and drops whatever the client still sends until it
+    /// closes or `linger` passes. Closing a socket with bytes unread (the
+    /// rest of an oversized head, say) sends a reset, which can destroy the
+    /// answer before its client reads it: nginx's lingering close.
+    pub async fn close_after(&mut self, answer: &[u8], linger: Duration) {
+        let mut written = 0;
+        while written < answer.len() {
+            match poll_fn(|cx| Pin::new(&mut *self).poll_write(cx, &answer[written..])).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => written += n,
+            }
+        }
+        if poll_fn(|cx| Pin::new(&mut *self).poll_shutdown(cx))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut sink = vec![0; 4096];
+        let _ = tokio::time::timeout(linger, async {
+            loop {
+                let mut buf = ReadBuf::new(&mut sink);
+                let read = poll_fn(|cx| Pin::new(&mut *self).poll_read(cx, &mut buf)).await;
+                if read.is_err() || buf.filled().is_empty() {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// True (once) if hyper's own answer to a head it could not parse was
+    /// held back: the server must answer, and may then shut the socket down.
+    pub fn take_held_refusal(&mut self) -> bool {
+        std::mem::take(&mut self.held_refusal)
+    }
+
     /// Waits until the connection has a byte to read, without reading it:
-    /// true once there is one (or bytes hyper had read but not parsed), false
-    /// if the client closed it or the socket failed.
+    /// true once there is one (or bytes hyper had read but not parsed), and
+    /// the connection is busy from then on, so that neither the end of the
+    /// last call nor shedding closes it under its request; false if the
+    /// client closed it, the socket failed, or it was told to close first.
     pub async fn next_bytes(&mut self) -> bool {
+        self.has_bytes().await && self.registration.mark(Phase::Busy)
+    }
+
+    async fn has_bytes(&mut self) -> bool {
         if !self.unread.is_empty() {
             return true;
         }
@@ -609,13 +666,24 @@ impl<S: Stream> AsyncRead for Tracked<S> {
 }
 
 impl<S: Stream> AsyncWrite for Tracked<S> {
+    /// hyper answers a request head it cannot parse by itself, with a bare
+    /// 400 or 431 (see `refusal.rs`): that answer is held back, and
+    /// whatever came before it written.
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .write_with(cx, |stream, cx| stream.poll_write(cx, buf))
+        let this = self.get_mut();
+        let buf = match hyper_refusal(buf) {
+            None => buf,
+            Some(0) => {
+                this.held_refusal = true;
+                return Poll::Ready(Ok(buf.len()));
+            }
+            Some(start) => &buf[..start],
+        };
+        this.write_with(cx, |stream, cx| stream.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -642,9 +710,29 @@ impl<S: Stream> AsyncWrite for Tracked<S> {
         Poll::Ready(Ok(()))
     }
 
+    /// Not while a refusal is held back: it is still to be written.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.held_refusal {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_shutdown(cx)
     }
+}
+
+/// Where hyper's own answer to a request head it could not parse begins in
+/// `buf`, if `buf` ends with one: a 4xx or 5xx response head with no body
+/// and without the `x-content-type-options` that every answer of ours
+/// carries (`routes.rs`). hyper writes it as the connection's last.
+fn hyper_refusal(buf: &[u8]) -> Option<usize> {
+    if !buf.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let start = buf.windows(7).rposition(|w| w == b"HTTP/1.")?;
+    let head = &buf[start..];
+    let refusal = matches!(head.get(8..10), Some([b' ', b'4' | b'5']))
+        && !head.windows(22).any(|w| w == b"x-content-type-options");
+    refusal.then_some(start)
 }
 
 /// An in-memory connection for the unit tests, in hyper-util's style.
@@ -787,8 +875,8 @@ mod tests {
         assert!(io.next_bytes().await);
         assert_eq!(
             phase(&io.registration),
-            Phase::Fresh,
-            "peeking reads nothing"
+            Phase::Busy,
+            "a request has begun to arrive"
         );
         let mut request = [0; 3];
         io.read_exact(&mut request).await.unwrap();
@@ -927,7 +1015,7 @@ mod tests {
         assert!(!signals[0].is_parked(), "fresh, before shutdown");
 
         connections.shutdown();
-        // Idle ones are put aside; the fresh one is to be put aside too.
+        // Idle ones are put aside; the fresh one waits outside hyper already.
         let expected = [
             Phase::Fresh,
             Phase::Busy,
@@ -943,11 +1031,7 @@ mod tests {
             assert_eq!(phase(registration), now, "{was:?}");
             assert!(signal.is_shutting_down());
             assert!(was_notified(signal).await, "{was:?}");
-            assert_eq!(
-                signal.is_parked(),
-                now == Phase::Parked || now == Phase::Fresh,
-                "{was:?}"
-            );
+            assert_eq!(signal.is_parked(), now == Phase::Parked, "{was:?}");
         }
         assert_eq!(phase(&with_body), Phase::Idle, "hyper still holds its body");
         assert_eq!(connections.busy(), 1);
@@ -959,6 +1043,33 @@ mod tests {
         drop(open);
         assert!(timeout(Duration::ZERO, drained).await.is_ok());
         assert_eq!(connections.closing.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_end_of_the_last_call_closes_every_waiting_connection_and_no_busy_one() {
+        let connections = registry(8);
+        let phases = [Phase::Fresh, Phase::Busy, Phase::Idle, Phase::Parked];
+        let open = phases.map(|p| connection_in(&connections, p));
+        connections.shutdown();
+        connections.close_waiting();
+        assert_eq!(
+            open.each_ref().map(phase),
+            [Phase::Closing, Phase::Busy, Phase::Closing, Phase::Closing]
+        );
+        assert_eq!(connections.busy(), 1);
+        // A request that began to arrive in time makes its connection busy.
+        let (pipe, mut client) = pair(64);
+        let mut io = Tracked::new(pipe, connections.register());
+        client.write_all(b"GET").await.unwrap();
+        assert!(io.next_bytes().await);
+        connections.close_waiting();
+        assert_eq!(phase(&io.registration), Phase::Busy);
+        // One closed first does not take a request that arrives later.
+        let (pipe, mut client) = pair(64);
+        let mut io = Tracked::new(pipe, connections.register());
+        connections.close_waiting();
+        client.write_all(b"GET").await.unwrap();
+        assert!(!io.next_bytes().await);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1001,6 +1112,40 @@ mod tests {
             reader.read_exact(&mut read).await.unwrap();
         }
         assert!(writer.await.unwrap().is_ok());
+    }
+
+    #[test]
+    fn hyper_refusals_are_told_from_our_answers() {
+        let ours = b"HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\
+                     x-content-type-options: nosniff\r\ncontent-length: 0\r\n\r\n";
+        let hypers = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(hyper_refusal(ours), None, "an answer to HEAD, say");
+        assert_eq!(hyper_refusal(&ours[..ours.len() - 2]), None);
+        assert_eq!(hyper_refusal(hypers), Some(0));
+        assert_eq!(
+            hyper_refusal(&[&ours[..], hypers].concat()),
+            Some(ours.len())
+        );
+        assert_eq!(hyper_refusal(&[hypers, &ours[..]].concat()), None);
+        assert_eq!(hyper_refusal(b"HTTP/1.1 100 Continue\r\n\r\n"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_hyper_writes_is_held_back_and_what_came_before_is_written() {
+        let connections = registry(8);
+        let (pipe, mut client) = pair(1024);
+        let mut io = Tracked::new(pipe, connections.register());
+        let hypers = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        let before = b"HTTP/1.1 200 OK\r\nx-content-type-options: nosniff\r\n\r\nok";
+        io.write_all(&[&before[..], hypers].concat()).await.unwrap();
+        io.shutdown().await.unwrap();
+        assert!(io.take_held_refusal());
+        assert!(!io.take_held_refusal(), "once");
+        io.write_all(b"ours").await.unwrap();
+        io.shutdown().await.unwrap();
+        let mut written = Vec::new();
+        client.read_to_end(&mut written).await.unwrap();
+        assert_eq!(written, [&before[..], b"ours"].concat());
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@
 //! - [`connections`]: what each connection is doing, the connection limit,
 //!   shedding, the write and keep-alive timeouts.
 //! - [`routes`]: which path answers what; headers every response carries.
+//! - [`refusal`]: what is refused before routing, with which status.
 //! - [`state`]: what every connection shares (metrics, access log, readiness).
 //! - [`route`]: the paths this server knows, shared by the router and the metrics.
 //! - [`clock`]: Moscow time from a given instant, and the `/api/time` JSON.
@@ -26,6 +27,7 @@ pub mod log;
 mod memcpy;
 pub mod metrics;
 pub mod page;
+pub mod refusal;
 pub mod route;
 pub mod routes;
 pub mod server;

@@ -53,8 +53,9 @@ impl Shed {
 /// `method` label values. Clients can send any method token, so every method
 /// we do not serve shares one value and cannot create new series.
 const METHODS: [&str; 3] = ["GET", "HEAD", "other"];
-/// `status` label values: every status the router answers with, then `other`.
-const STATUSES: [u16; 4] = [200, 404, 405, 503];
+/// `status` label values: every status the router and the refusals (see
+/// `refusal.rs`) answer with, then `other`.
+const STATUSES: [u16; 9] = [200, 400, 404, 405, 414, 431, 501, 503, 505];
 /// Upper bounds of the latency buckets, in seconds. Answers take microseconds,
 /// so the buckets start at 50 µs; the top ones catch a stalled runtime.
 const BUCKETS: [f64; 12] = [

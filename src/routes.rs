@@ -11,7 +11,7 @@ use hyper::{Method, Response, StatusCode};
 
 use crate::route::Route;
 use crate::state::State;
-use crate::{clock, page};
+use crate::{clock, page, refusal};
 
 /// The body type of every response.
 pub type Body = Full<Bytes>;
@@ -32,7 +32,7 @@ pub fn respond(
     route: Route,
     state: &State,
     now: SystemTime,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
 ) -> Response<Body> {
     // A path we do not know is 404 whatever the method; hyper sends no body
     // for HEAD but keeps the headers, Content-Length included.
@@ -42,6 +42,39 @@ pub fn respond(
         text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             .with(header::ALLOW, "GET, HEAD")
     };
+    // Shutting down: this answer is the connection's last, and says so;
+    // hyper closes the connection after it. The client opens a new one,
+    // elsewhere, instead of sending on one that is about to close.
+    finish(answer, !state.is_ready(), headers)
+}
+
+/// The answer to a request refused before routing, with `status` (see
+/// [`crate::refusal`]): a one-line body, the headers every response
+/// carries, and `Connection: close`, as nothing after a refused request on
+/// its connection can be trusted to be framed as its client meant.
+pub fn refuse(status: StatusCode, headers: HeaderMap) -> Response<Body> {
+    finish(text(status, refusal::body(status)), true, headers)
+}
+
+/// The same answer as [`refuse`], as the bytes the server writes itself
+/// for a request head hyper could not parse.
+pub fn refusal_bytes(status: StatusCode, now: SystemTime) -> Vec<u8> {
+    let body = refusal::body(status);
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {TEXT}\r\nx-content-type-options: nosniff\r\n\
+         cache-control: no-store\r\nconnection: close\r\ncontent-length: {}\r\n\
+         date: {}\r\n\r\n{body}",
+        status.as_str(),
+        status.canonical_reason().unwrap_or_default(),
+        body.len(),
+        clock::http_date(now),
+    )
+    .into_bytes()
+}
+
+/// `answer` with the headers every response carries, in `headers`, which is
+/// emptied first; `close` adds `Connection: close`.
+fn finish(answer: Answer, close: bool, mut headers: HeaderMap) -> Response<Body> {
     headers.clear();
     headers.insert(
         header::CONTENT_TYPE,
@@ -56,10 +89,7 @@ pub fn respond(
     );
     // Every answer is about "now": nothing may be cached.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // Shutting down: this answer is the connection's last, and says so;
-    // hyper closes the connection after it. The client opens a new one,
-    // elsewhere, instead of sending on one that is about to close.
-    if !state.is_ready() {
+    if close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let mut response = Response::new(Full::new(answer.body));
@@ -292,6 +322,41 @@ mod tests {
         // Liveness does not change: the process is still healthy while it drains.
         assert_eq!(get("/healthz", &state).status(), StatusCode::OK);
         assert_eq!(closes(&state), [true; Route::ALL.len()]);
+    }
+
+    #[tokio::test]
+    async fn refusals_close_the_connection_with_a_one_line_body() {
+        for status in [StatusCode::BAD_REQUEST, StatusCode::NOT_IMPLEMENTED] {
+            let response = refuse(status, HeaderMap::new());
+            assert_eq!(response.status(), status);
+            assert_eq!(response.headers()[header::CONNECTION], "close");
+            assert_eq!(
+                response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+                "nosniff"
+            );
+            assert_eq!(body(response).await, refusal::body(status));
+        }
+    }
+
+    #[test]
+    fn refusals_written_as_bytes_carry_the_same_headers_and_body() {
+        let status = StatusCode::URI_TOO_LONG;
+        let bytes = String::from_utf8(refusal_bytes(status, SystemTime::UNIX_EPOCH)).unwrap();
+        let (head, body) = bytes.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        assert_eq!(lines.next(), Some("HTTP/1.1 414 URI Too Long"));
+        let fields: Vec<(&str, &str)> = lines.map(|l| l.split_once(": ").unwrap()).collect();
+        let response = refuse(status, HeaderMap::new());
+        for (name, value) in response.headers() {
+            assert!(
+                fields.contains(&(name.as_str(), value.to_str().unwrap())),
+                "{name}"
+            );
+        }
+        assert!(fields.contains(&("content-length", &body.len().to_string())));
+        assert!(fields.contains(&("date", "Thu, 01 Jan 1970 00:00:00 GMT")));
+        assert_eq!(fields.len(), response.headers().len() + 2, "{head}");
+        assert_eq!(body, refusal::body(status));
     }
 
     #[tokio::test]

@@ -18,12 +18,13 @@ use tokio::net::{TcpListener, TcpSocket};
 use crate::config::Config;
 use crate::connections::{Connections, Registration, Signal, Stream, Tracked};
 use crate::log::{self, AccessLog};
+use crate::refusal::{self, Unparsed};
 use crate::route::Route;
 use crate::routes::{self, Body};
 use crate::state::State;
 
 /// Largest request head (request line and headers) we read; a larger one gets
-/// 431 (or 414 for a long URI) from hyper and the connection is closed.
+/// 431, or 414 for a long target (see `refusal.rs`), and the connection is closed.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Accept queue length asked of the kernel.
 const LISTEN_BACKLOG: u32 = 4096;
@@ -34,6 +35,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const SHED_PAUSE: Duration = Duration::from_millis(1);
 /// Accept errors of the same kind are logged at most this often.
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest a refused connection is read from after its answer, so
+/// that it closes without a reset.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Binds `addr` with a deep accept queue (the kernel caps it at
 /// `net.core.somaxconn`, 4096 by default). Under a flood of connections a
@@ -121,9 +125,21 @@ pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<O
     drop(listener);
     // Busy connections finish their request; waiting ones serve one more.
     connections.shutdown();
-    // Wait for them, but never longer than the grace period. Idle ones left
-    // at its end close quietly: their clients are owed nothing.
-    if tokio::time::timeout(config.shutdown_grace, connections.drained())
+    let drained = async {
+        // A last call: a request already on its way on an idle connection
+        // is answered, with `Connection: close`.
+        let last_call = config.shutdown_last_call.min(config.shutdown_grace);
+        if tokio::time::timeout(last_call, connections.drained())
+            .await
+            .is_err()
+        {
+            // Then close the ones still waiting: their clients are owed nothing.
+            connections.close_waiting();
+            connections.drained().await;
+        }
+    };
+    // Wait for them, but never longer than the grace period.
+    if tokio::time::timeout(config.shutdown_grace, drained)
         .await
         .is_err()
     {
@@ -150,6 +166,10 @@ fn http1(config: &Config) -> http1::Builder {
         // runs this timer while a keep-alive connection waits for its next request.
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
+        // A client may shut down its writing side once its request is sent
+        // (`printf ... | nc`, many health-check scripts): without this, an
+        // EOF read before the answer is written ends the connection unanswered.
+        .half_close(true)
         // Head and body in one buffer and one send(2): every body here is a few
         // KiB at most, and one copy costs less than writev's second iovec.
         .writev(false);
@@ -166,8 +186,9 @@ fn http1(config: &Config) -> http1::Builder {
 /// read but had not parsed) and waits outside again; the next request gets
 /// a new hyper connection. An idle connection then costs only its task and
 /// socket. `moscow_time_connections_parked` counts the connections waiting
-/// so. At shutdown a waiting connection is served once more: that answer
-/// says `Connection: close`, and hyper closes the connection after it.
+/// so. At shutdown a waiting connection is served once more if its request
+/// comes within the last call: that answer says `Connection: close`, and
+/// hyper closes the connection after it.
 async fn serve<S: Stream + Send + 'static>(
     stream: S,
     registration: Registration,
@@ -217,7 +238,20 @@ async fn serve<S: Stream + Send + 'static>(
         };
         match served {
             Some(Ok(())) => return,
-            Some(Err(err)) => return log::connection_error(&err),
+            Some(Err(err)) => {
+                let parts = Pin::into_inner(conn).into_parts();
+                let mut io = parts.io.into_inner();
+                // hyper could not parse a request head: its bare answer was
+                // held back (or, for HTTP/2's preface, it wrote none); ours
+                // says why. Boxed: rare, and no connection's task grows for it.
+                if io.take_held_refusal() || err.is_parse_version_h2() {
+                    let request = Unparsed::read(&parts.read_buf, &err);
+                    Box::pin(refuse(io, request, &state)).await;
+                } else {
+                    log::connection_error(&err);
+                }
+                return;
+            }
             None => {}
         }
         let parts = Pin::into_inner(conn).into_parts();
@@ -235,8 +269,8 @@ async fn serve<S: Stream + Send + 'static>(
 
 /// Waits outside hyper until the connection has a byte to read: false if it
 /// is told to close, its client closes it, or `timeout` passes first.
-/// Shutdown does not end the wait: the request that comes is served, as the
-/// connection's last.
+/// Shutdown does not end the wait, the end of its last call does: a request
+/// that comes before is served, as the connection's last.
 async fn next_request<S: Stream>(
     io: &mut Tracked<S>,
     signal: &Signal,
@@ -266,7 +300,10 @@ fn handle(req: Request<Incoming>, state: &State) -> Ready<Result<Response<Body>,
     let now = SystemTime::now();
     let (head, _body) = req.into_parts();
     let route = Route::from_path(head.uri.path());
-    let response = routes::respond(&head.method, route, state, now, head.headers);
+    let response = match refusal::check(head.version, &head.uri, &head.headers) {
+        None => routes::respond(&head.method, route, state, now, head.headers),
+        Some(status) => routes::refuse(status, head.headers),
+    };
     let elapsed = started.elapsed();
     state
         .metrics
@@ -279,6 +316,23 @@ fn handle(req: Request<Incoming>, state: &State) -> Ready<Result<Response<Body>,
         now,
     );
     ready(Ok(response))
+}
+
+/// Answers a request hyper could not parse with the refusal that says why,
+/// and counts and logs it as any request.
+async fn refuse<S: Stream>(mut io: Tracked<S>, request: Unparsed, state: &State) {
+    let started = Instant::now();
+    let now = SystemTime::now();
+    let answer = routes::refusal_bytes(request.status, now);
+    let elapsed = started.elapsed();
+    let route = Route::from_path(&request.path);
+    state
+        .metrics
+        .record(&request.method, route, request.status, elapsed);
+    state
+        .access_log
+        .record(&request.method, &request.path, request.status, elapsed, now);
+    io.close_after(&answer, LINGER).await;
 }
 
 /// Accept errors that say the process or system is out of a resource, as

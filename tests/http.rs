@@ -219,6 +219,60 @@ async fn every_status_carries_nosniff_on_the_wire() {
     server.stop().await;
 }
 
+/// Refusals before routing (`src/refusal.rs`) each with the status that
+/// says why, a one-line body, `Connection: close`, and a count in the
+/// metrics, whether hyper parsed the request or could not.
+#[tokio::test]
+async fn refusals_have_their_own_status_close_the_connection_and_are_counted() {
+    let server = start().await;
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(20_000));
+    for (request, status, body) in [
+        ("GET /healthz HTTP/1.1\r\n\r\n", 400, "bad request"),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            400,
+            "bad request",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n",
+            400,
+            "bad request",
+        ),
+        (&long_target, 414, "uri too long"),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            501,
+            "transfer coding not implemented",
+        ),
+        (
+            "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n",
+            505,
+            "http version not supported",
+        ),
+    ] {
+        let answer = raw(server.addr, request.as_bytes()).await;
+        assert_eq!(first_status(&answer), Some(status), "{answer}");
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+        assert!(
+            answer.contains("x-content-type-options: nosniff\r\n"),
+            "{answer}"
+        );
+        assert!(answer.ends_with(&format!("\r\n\r\n{body}\n")), "{answer}");
+    }
+    let text = get(server.addr, "/metrics").await.body;
+    for line in [
+        r#"http_requests_total{method="GET",path="/healthz",status="400"} 3"#,
+        r#"http_requests_total{method="GET",path="other",status="414"} 1"#,
+        // hyper finds a bad Transfer-Encoding once the head is gone: neither
+        // method nor path is known.
+        r#"http_requests_total{method="other",path="other",status="501"} 1"#,
+        r#"http_requests_total{method="GET",path="/healthz",status="505"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    server.stop().await;
+}
+
 fn field<'a>(body: &'a str, key: &str) -> &'a str {
     body.split_once(key)
         .unwrap_or_else(|| panic!("{key} in {body}"))

@@ -29,15 +29,18 @@ fn assert_time(object: &serde_json::Map<String, Value>) {
 
 #[tokio::test]
 async fn json_lines_carry_the_fields_a_log_pipeline_needs() {
-    let mut server = spawn_binary(&[("LOG_FORMAT", "json")]).await;
+    let mut server =
+        spawn_binary(&[("LOG_FORMAT", "json"), ("HEADER_READ_TIMEOUT_MS", "200")]).await;
     let addr = server.addr;
     assert_eq!(get(addr, "/api/time").await.status(), 200);
     assert_eq!(request(addr, "POST", "/").await.status(), 405);
     // A quote and a backslash, percent-encoded as a client must send them,
     // and a raw one that hyper accepts in a path.
     assert_eq!(get(addr, "/a%22b\\c").await.status(), 404);
-    // A request hyper rejects: an error line on stderr.
+    // A request hyper cannot parse: refused, and logged as any request.
     let _ = raw(addr, b"HELLO\r\n\r\n").await;
+    // A head that never ends: an error line on stderr.
+    let _ = raw(addr, b"GET / HTTP/1.1\r\n").await;
     server.signal("TERM").await;
     let mut stdout = String::new();
     within("stdout", server.stdout.read_to_string(&mut stdout))
@@ -48,11 +51,12 @@ async fn json_lines_carry_the_fields_a_log_pipeline_needs() {
 
     let lines = objects(&stdout);
     let access: Vec<_> = lines.iter().filter(|o| o["msg"] == "request").collect();
-    assert_eq!(access.len(), 3, "{stdout}");
+    assert_eq!(access.len(), 4, "{stdout}");
     for (object, (method, path, status)) in access.iter().zip([
         ("GET", "/api/time", 200),
         ("POST", "/", 405),
         ("GET", "/a%22b\\c", 404),
+        ("HELLO", "-", 400),
     ]) {
         assert_time(object);
         assert_eq!(object["level"], "info");

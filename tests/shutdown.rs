@@ -27,7 +27,8 @@ async fn sigterm_and_sigint_stop_an_idle_server_with_0() {
 
 #[tokio::test]
 async fn in_flight_and_idle_connections_each_get_a_last_answer_with_readyz_503() {
-    let mut server = spawn_binary(&[]).await;
+    // A last call long enough for the steps below on a loaded machine.
+    let mut server = spawn_binary(&[("SHUTDOWN_LAST_CALL_MS", "5000")]).await;
     let addr = server.addr;
 
     // An idle keep-alive connection: one request answered, nothing pending.
@@ -87,34 +88,114 @@ async fn in_flight_and_idle_connections_each_get_a_last_answer_with_readyz_503()
     assert!(stderr.is_empty(), "{stderr}");
 }
 
+/// An idle keep-alive connection: one request answered, nothing pending.
+async fn idle_connection(addr: SocketAddr) -> TcpStream {
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_response(&mut idle).await.map(|h| h.contains(" 200 ")),
+        Some(true)
+    );
+    idle
+}
+
 #[tokio::test]
-async fn at_shutdown_an_idle_connection_that_sends_nothing_closes_at_the_keepalive_timeout_or_the_grace()
+async fn at_shutdown_an_idle_connection_that_sends_nothing_closes_at_the_end_of_the_last_call_the_keepalive_timeout_or_the_grace()
  {
-    for (keepalive, grace) in [("300", "5000"), ("5000", "300")] {
+    for (last_call, keepalive, grace) in [
+        ("300", "5000", "5000"),
+        ("5000", "300", "5000"),
+        ("5000", "5000", "300"),
+    ] {
         let server = spawn_binary(&[
+            ("SHUTDOWN_LAST_CALL_MS", last_call),
             ("KEEPALIVE_TIMEOUT_MS", keepalive),
             ("SHUTDOWN_GRACE_MS", grace),
         ])
         .await;
-        let mut idle = TcpStream::connect(server.addr).await.unwrap();
-        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 512];
-        within("first answer", idle.read(&mut buf)).await.unwrap();
+        let mut idle = idle_connection(server.addr).await;
         server.signal("TERM").await;
         let started = Instant::now();
         assert_eq!(read_to_close(&mut idle).await, "", "nothing more is sent");
-        // Well before the other of the two, which is 5 s.
+        // Well before the others, which are 5 s.
         let closed_after = started.elapsed();
         assert!(
             closed_after < Duration::from_secs(4),
-            "closed after {closed_after:?} (KEEPALIVE_TIMEOUT_MS={keepalive}, SHUTDOWN_GRACE_MS={grace})"
+            "closed after {closed_after:?} (SHUTDOWN_LAST_CALL_MS={last_call}, \
+             KEEPALIVE_TIMEOUT_MS={keepalive}, SHUTDOWN_GRACE_MS={grace})"
         );
         // An idle client is owed nothing: no error at the end of the grace.
         let stderr = assert_clean_exit(server).await;
         assert!(stderr.is_empty(), "{stderr}");
     }
+}
+
+/// Ctrl-C with a few browser tabs open: the idle connections do not hold
+/// the process up beyond the last call (the default, 250 ms).
+#[tokio::test]
+async fn with_20_idle_keepalive_connections_sigterm_exits_within_a_second() {
+    let server = spawn_binary(&[]).await;
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(idle_connection(server.addr).await);
+    }
+    server.signal("TERM").await;
+    let started = Instant::now();
+    let stderr = assert_clean_exit(server).await;
+    let exited_after = started.elapsed();
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(
+        exited_after < Duration::from_secs(1),
+        "exited {exited_after:?} after SIGTERM"
+    );
+    for mut connection in idle {
+        assert_eq!(read_to_close(&mut connection).await, "");
+    }
+}
+
+/// A client that picks an idle connection from its pool just as the server
+/// is told to stop: its request, sent within the last call, is answered
+/// (with `Connection: close`), whether the connection was still with hyper
+/// or parked outside it.
+#[tokio::test]
+async fn a_request_sent_within_the_last_call_is_answered() {
+    let server = spawn_binary(&[
+        ("SHUTDOWN_LAST_CALL_MS", "1500"),
+        // Sweeper ticks of 500 ms: parked after one to two of them.
+        ("KEEPALIVE_TIMEOUT_MS", "2000"),
+    ])
+    .await;
+    let mut parked = Vec::new();
+    for _ in 0..10 {
+        parked.push(idle_connection(server.addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let metrics = support::get(server.addr, "/metrics").await.body;
+    assert!(
+        metrics.contains("moscow_time_connections_parked 10\n"),
+        "{metrics}"
+    );
+    let mut with_hyper = Vec::new();
+    for _ in 0..10 {
+        with_hyper.push(idle_connection(server.addr).await);
+    }
+    server.signal("TERM").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for connection in parked.iter_mut().chain(&mut with_hyper) {
+        connection
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+    }
+    for mut connection in parked.into_iter().chain(with_hyper) {
+        let answer = read_to_close(&mut connection).await;
+        assert_eq!(first_status(&answer), Some(200), "{answer:?}");
+        assert!(answer.contains("connection: close"), "{answer}");
+    }
+    let stderr = assert_clean_exit(server).await;
+    assert!(stderr.is_empty(), "{stderr}");
 }
 
 /// A pool's connection: GET /healthz back to back until the server answers
