@@ -32,7 +32,7 @@ as_user() {
     uid=$(id -u "$user")
     runuser -u "$user" -- env -i \
         HOME="$(getent passwd "$user" | cut -d: -f6)" USER="$user" LOGNAME="$user" \
-        PATH="$root/.tools/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" \
+        PATH="${user_tools:-$root/.tools/bin}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" ${user_tools:+TOOLS_BIN="$user_tools"} \
         XDG_RUNTIME_DIR="/run/user/$uid" LANG=C.UTF-8 \
         GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0="*" \
         ${CHECK+CHECK="$CHECK"} ${SKIP+SKIP="$SKIP"} ${SLOW+SLOW="$SLOW"} \
@@ -42,10 +42,43 @@ as_user() {
         "$@"
 }
 
+# user_tools: the checkout's .tools/ venv runs on root's Python, which may
+# live where the user cannot read it (pyenv under /root). Then the user gets
+# a venv of its own on the system's Python, of the same minor version, that
+# reads .tools' packages, and copies of .tools' scripts that start it; its
+# bin/, with links to .tools' other programs, is the user's TOOLS_BIN (the
+# justfile and the checks read it) and first on PATH. Remade when
+# requirements-tools.txt changes.
+user_tools=
+user_tools() {
+    [[ -d $root/.tools ]] || return 0
+    as_user test -x "$(readlink -f "$root/.tools/bin/python3")" && return 0
+    local venv version script
+    venv=$(getent passwd "$user" | cut -d: -f6)/.cache/moscow-time/tools-$(sha256sum <<<"$root" | cut -c1-12)
+    user_tools=$venv/bin
+    as_user cmp -s "$root/requirements-tools.txt" "$venv/requirements-tools.txt" && return 0
+    version=$("$root/.tools/bin/python3" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    [[ $(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) == "$version" ]] ||
+        die "$root/.tools runs on a Python $user cannot run, and /usr/bin/python3 is not $version: make .tools with /usr/bin/python3 (rm -rf .tools; PATH=/usr/bin:\$PATH just _tools)"
+    as_user rm -rf "$venv"
+    as_user /usr/bin/python3 -m venv --without-pip "$venv"
+    as_user sh -c "echo '$root/.tools/lib/python$version/site-packages' >'$venv/lib/python$version/site-packages/moscow-time-tools.pth'"
+    for script in "$root"/.tools/bin/*; do
+        [[ ! -e $venv/bin/${script##*/} && -f $script && -x $script ]] || continue
+        if head -n 1 "$script" | grep -qx "#!$root/.tools/bin/python3"; then
+            sed "1s|.*|#!$venv/bin/python3|" "$script" | as_user sh -c "cat >'$venv/bin/${script##*/}' && chmod +x '$venv/bin/${script##*/}'"
+        else
+            as_user ln -s "$script" "$venv/bin/"
+        fi
+    done
+    as_user cp "$root/requirements-tools.txt" "$venv/"
+}
+
 if [[ ${1:-} == --run ]]; then
     shift
     id "$user" >/dev/null 2>&1 || die "no user $user: run scripts/rootless-user.sh first"
     cd "$root"
+    user_tools
     as_user "$@"
     exit
 fi
