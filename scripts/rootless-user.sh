@@ -150,7 +150,7 @@ if [[ ${1:-} == --images ]]; then
 else
     refs=("$stand_in_builder")
     for a in amd64 arm64; do refs+=("$stand_in_alpine-$a" "$stand_in_distroless-$a"); done
-    mapfile -t -O "${#refs[@]}" refs < <(podman images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$repo" | grep -v ':<none>$')
+    mapfile -t -O "${#refs[@]}" refs < <(podman images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$repo" | grep -v -e ':<none>$' -e '-multiarch$')
 fi
 
 # The runtime bases of the images, for the checks that compare an image with its base.
