@@ -78,6 +78,8 @@ if [[ ${1:-} == --run ]]; then
     shift
     id "$user" >/dev/null 2>&1 || die "no user $user: run scripts/rootless-user.sh first"
     cd "$root"
+    as_user test -r justfile -a -x scripts/doctor.sh ||
+        die "$user cannot read this checkout ($root): clone it where others may read it (not under /root), or chmod o+rx the folders above it"
     user_tools
     as_user "$@"
     exit
