@@ -122,7 +122,7 @@ done
     echo
     echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
     echo "- machine: $(scripts/machine.sh)"
-    echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs/results' || echo ", with uncommitted changes")"
+    echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- bench scripts || echo ", with uncommitted changes to bench/ or scripts/")"
     echo "- $(podman --version), $(slirp4netns --version | head -n 1), $(runc --version | head -n 1), cgroup $(
         [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]] && echo v2 || echo v1
     )"
