@@ -12,8 +12,9 @@
 #       has under the same ID is not handed over again.
 #   scripts/rootless-user.sh --run COMMAND...
 #       runs COMMAND as that user in this checkout, with the environment a
-#       login would give it (HOME, XDG_RUNTIME_DIR) and git trusting the
-#       checkout, which root owns. The recipes and the checks use it.
+#       login would give it (HOME, XDG_RUNTIME_DIR), git trusting the
+#       checkout, which root owns, and the checks' variables passed on (CHECK,
+#       SKIP, SLOW, ENGINE, ARCHS, VARIANTS, IMAGE_REPO). The recipes use it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh # stand_in_*, base_label
