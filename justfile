@@ -6,7 +6,8 @@ bin := "moscow-time"
 variants := "alpine distroless scratch"
 # Where `just build` puts the binary (musl/build.sh: this machine's musl target).
 release := "target" / env("TARGET", arch() + "-unknown-linux-musl") / "release"
-tools := justfile_directory() / ".tools/bin"
+# TOOLS_BIN: a copy of .tools/bin for a user who cannot run root's (scripts/rootless-user.sh).
+tools := env("TOOLS_BIN", justfile_directory() / ".tools/bin")
 # bench/pace, the bench's load generator: a crate of its own, built apart.
 pace := "--manifest-path bench/pace/Cargo.toml --target-dir target/pace"
 export PATH := tools + ":" + env("PATH")
@@ -126,6 +127,25 @@ test-docker: _tools (_need "docker curl file binutils")
     {{ just_executable() }} _pytest tests/images/test_image.py tests/images/test_runtime.py \
         tests/images/test_build.py tests/images/test_docker.py tests/mutants
 
+# the image checks under rootless podman, as the ordinary user scripts/rootless-user.sh makes (ROOTLESS_USER, default mt-rootless; run as root): the amd64 images handed to it, their checks, the rootless-only ones (tests/rootless) and their mutants
+[group('check')]
+[no-exit-message]
+test-rootless: _tools _podman (_need "curl file binutils newuidmap slirp4netns") images
+    #!/usr/bin/env bash
+    set -euo pipefail
+    ((EUID == 0)) || { echo "error: just test-rootless makes a user and hands it the images: run it as root (as that user: ARCHS=amd64 just test-images)" >&2; exit 1; }
+    images=()
+    for v in ${VARIANTS:-{{ variants }}}; do images+=("${IMAGE_REPO:-localhost/{{ bin }}}:$v" "${IMAGE_REPO:-localhost/{{ bin }}}:$v-amd64"); done
+    scripts/rootless-user.sh --images "${images[@]}"
+    # What rootless podman needs, as the user sees it: the missing lines only.
+    if ! out=$(scripts/rootless-user.sh --run scripts/doctor.sh 2>&1); then
+        grep -v '^ok ' <<<"$out" >&2
+        exit 1
+    fi
+    export ENGINE=podman ARCHS=amd64
+    scripts/rootless-user.sh --run {{ just_executable() }} _pytest tests/images/test_image.py tests/images/test_runtime.py tests/rootless
+    [[ -n ${CHECK:-} ]] || VARIANTS=scratch python3 tests/rootless/mutants.py
+
 # the choice of bases (forced, automatic, no registry) by the images' labels, and `just doctor`
 [group('check')]
 test-bases: _tools _podman (_pytest "tests/test_bases.py" "tests/test_doctor.py")
@@ -202,6 +222,11 @@ bench-server: build
 [group('report')]
 bench-images: _podman
     bench/images.sh
+
+# requests/s, p99 and start-to-first-200 of the scratch image: rootless (slirp4netns, and --network=host), rootful podman, the binary on the host, side by side into docs/results/rootless.md (as root; a minute or two)
+[group('report')]
+bench-rootless: _podman (_need "wrk curl newuidmap slirp4netns") (image "scratch")
+    bench/rootless.sh
 
 # push the multi-arch images to REGISTRY, signed by SIGN_BY (GPG) and COSIGN_KEY, with SBOM and provenance attached (docs/verify.md)
 [group('ship')]

@@ -3,6 +3,7 @@
 #
 #   scripts/doctor.sh              every prerequisite, found or missing, with its
 #                                version; exit 1 if one `just test` needs is missing
+#                                (run as an ordinary user: one rootless podman needs)
 #   scripts/doctor.sh --markdown   the same list as a Markdown table, for
 #                                docs/development.md (scripts/check-docs.sh
 #                                checks the copy there)
@@ -20,7 +21,7 @@ min_disk_gib=40
 # The docs' table holds for every machine.
 [[ ${1:-} != --markdown ]] || host_target=ARCH-unknown-linux-musl
 
-# NAME|needed by (test: `just test` needs it; else the recipe, optional)|Debian/Ubuntu|Fedora|what for
+# NAME|needed by (test: `just test` needs it; rootless: an ordinary user's podman; else the recipe, optional)|Debian/Ubuntu|Fedora|what for
 prerequisites=(
     "podman|test|apt-get install podman|dnf install podman|builds and runs the images"
     "runc/crun|test|apt-get install runc|dnf install crun|podman's container runtime"
@@ -63,6 +64,16 @@ prerequisites=(
     "wrk|just bench|apt-get install wrk|dnf install wrk|the server bench"
     "nginx|test|apt-get install nginx-light|dnf install nginx|tests/conformance.rs compares the server with it; the server bench's baseline"
     "valgrind|just bench|apt-get install valgrind|dnf install valgrind|instructions per request"
+    # Rootless podman (docs/rootless.md): what an ordinary user's podman needs
+    # from the host. Run as that user, these and only these decide the exit status.
+    "subuid-range|rootless|as root, once: scripts/rootless-user.sh USER (or usermod --add-subuids 100000-299999 --add-subgids 100000-299999 USER)|the same|the container's uids map to the user's subordinate ids in /etc/subuid and /etc/subgid (65536 covers the image's 65532; --user 123456 needs more)"
+    "newuidmap|rootless|apt-get install uidmap|dnf install shadow-utils|newuidmap and newgidmap (setuid root) write those ranges into podman's user namespace"
+    "user-namespaces|rootless|as root: sysctl -w user.max_user_namespaces=15000 (older Debian kernels: kernel.unprivileged_userns_clone=1)|the same|an unprivileged user may create a user namespace"
+    "slirp4netns|rootless|apt-get install slirp4netns|dnf install slirp4netns|the network and -p of a rootless container (podman 4.3 cannot use pasta)"
+    "rootless-storage|rootless|the kernel's overlay in a user namespace (Linux 5.13+) or apt-get install fuse-overlayfs, and the overlay driver in ~/.config/containers/storage.conf (scripts/rootless-user.sh writes it)|dnf install fuse-overlayfs, and the same storage.conf|layers shared, not copied: podman 4.3 without a storage.conf takes vfs, a full copy of every layer"
+    "runtime-dir|rootless|as root: scripts/rootless-user.sh USER makes /run/user/UID; then export XDG_RUNTIME_DIR=/run/user/\$(id -u) (its ~/.profile does)|the same|podman's locks, sockets and pause process; without systemd-logind nothing makes it at login"
+    "rootless-cgroups|rootless|none on cgroup v1: rootless containers get no limits; cgroup v2 with cpu, memory and pids delegated to the user (systemd: Delegate= for user@.service) gives them|the same|--memory, --cpus, --pids-limit and a pod's limits (informational: never missing)"
+    "low-ports|rootless|as root: sysctl -w net.ipv4.ip_unprivileged_port_start=80 (every user may then bind 80), or publish 1024 and up (-p 8080:8080)|the same|publishing a port below 1024, such as -p 80:8080 (informational: never missing)"
 )
 
 # first_line COMMAND...: the first line COMMAND prints, if it succeeds.
@@ -190,6 +201,66 @@ version() {
         *) first_line "$1" --version ;;
         esac
         ;;
+    # Rootless podman: as root, the per-user entries say so and pass.
+    subuid-range)
+        ((EUID != 0)) || { echo "root runs podman rootful; a user gets a range from scripts/rootless-user.sh"; return 0; }
+        local ids kind user
+        user=$(id -un)
+        for kind in uid gid; do
+            ids=$(awk -F: -v u="$user" -v id="$EUID" '$1 == u || $1 == id { n += $3 } END { print n + 0 }' /etc/sub$kind 2>/dev/null)
+            ((ids >= 65536)) || { echo "$ids sub${kind}s for $user"; return 1; }
+            printf '%s sub%ss ' "$ids" "$kind"
+        done
+        echo "for $user"
+        ;;
+    newuidmap)
+        local tool
+        for tool in newuidmap newgidmap; do
+            tool=$(command -v "$tool") || return 1
+            [[ -u $tool ]] || getcap "$tool" 2>/dev/null | grep -q cap_set || { echo "$tool is neither setuid nor has capabilities"; return 1; }
+        done
+        echo "$(dpkg-query -W -f='uidmap ${Version}' uidmap 2>/dev/null || echo newuidmap, newgidmap), setuid"
+        ;;
+    user-namespaces) unshare --user true 2>/dev/null && echo "allowed (user.max_user_namespaces=$(cat /proc/sys/user/max_user_namespaces))" ;;
+    slirp4netns) first_line slirp4netns --version ;;
+    rootless-storage)
+        local how conf=${XDG_CONFIG_HOME:-$HOME/.config}/containers/storage.conf
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        if unshare --user --map-root-user --mount sh -c 'd=$(mktemp -d) && mkdir "$d/l" "$d/u" "$d/w" "$d/m" &&
+            mount -t overlay overlay -o "lowerdir=$d/l,upperdir=$d/u,workdir=$d/w" "$d/m"; s=$?; rm -rf "$d"; exit $s' 2>/dev/null; then
+            how="kernel overlay in a user namespace"
+        elif command -v fuse-overlayfs >/dev/null && [[ -c /dev/fuse ]]; then
+            how=$(first_line fuse-overlayfs --version)
+        else
+            return 1
+        fi
+        ((EUID != 0)) || { echo "$how"; return 0; }
+        grep -qs '^ *driver *= *"overlay"' "$conf" /etc/containers/storage.conf || { echo "$how, but no driver = \"overlay\" in $conf: podman takes vfs"; return 1; }
+        echo "$how, overlay"
+        ;;
+    runtime-dir)
+        ((EUID != 0)) || { echo "root's is /run"; return 0; }
+        [[ -n ${XDG_RUNTIME_DIR:-} ]] || { echo "XDG_RUNTIME_DIR is not set"; return 1; }
+        [[ -d $XDG_RUNTIME_DIR && -O $XDG_RUNTIME_DIR && $(stat -c %a "$XDG_RUNTIME_DIR") == 700 ]] ||
+            { echo "$XDG_RUNTIME_DIR is not a directory of $(id -un)'s, mode 700"; return 1; }
+        echo "XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR"
+        ;;
+    rootless-cgroups)
+        local controllers
+        if [[ $(stat -fc %T /sys/fs/cgroup) != cgroup2fs ]]; then
+            echo "cgroup v1: rootless containers run without limits"
+        elif controllers=$(cat "/sys/fs/cgroup/user.slice/user-$EUID.slice/user@$EUID.service/cgroup.controllers" 2>/dev/null) &&
+            [[ $controllers == *memory* && $controllers == *pids* ]]; then
+            echo "cgroup v2, delegated: $controllers"
+        else
+            echo "cgroup v2, not delegated to this user: no limits"
+        fi
+        ;;
+    low-ports)
+        local start
+        start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)
+        echo "a user may publish ports from $start up$( ((start <= 80)) || echo ", not 80 or 443")"
+        ;;
     *) echo "unknown prerequisite '$1'" >&2; return 2 ;;
     esac
 }
@@ -215,7 +286,11 @@ if [[ ${1:-} == --markdown ]]; then
     echo "| --- | --- | --- | --- | --- |"
     for e in "${prerequisites[@]}"; do
         IFS='|' read -r name needed debian fedora why <<<"$e"
-        [[ $needed == test ]] && needed="\`just test\`" || needed="\`$needed\`"
+        case $needed in
+        test) needed="\`just test\`" ;;
+        rootless) needed="rootless podman" ;;
+        *) needed="\`$needed\`" ;;
+        esac
         echo "| $name | $needed | $why | $debian | $fedora |"
     done
     exit 0
@@ -234,6 +309,9 @@ if [[ ${1:-} == --need ]]; then
     exit "$missing"
 fi
 
+# Root runs `just test`; an ordinary user, rootless podman: what it lacks decides the exit status.
+counted=test purpose="\`just test\`"
+((EUID == 0)) || counted=rootless purpose="rootless podman (docs/rootless.md)"
 missing=0
 for e in "${prerequisites[@]}"; do
     IFS='|' read -r name needed _ <<<"$e"
@@ -241,10 +319,10 @@ for e in "${prerequisites[@]}"; do
         printf '%-8s %-26s %-18s %s\n' ok "$name" "$needed" "${v:0:70}"
     else
         printf '%-8s %-26s %-18s %s\n' missing "$name" "$needed" "$(hint "$e")"
-        [[ $needed != test ]] || missing=$((missing + 1))
+        [[ $needed != "$counted" ]] || missing=$((missing + 1))
     fi
 done
 if ((missing)); then
-    echo "$missing prerequisite(s) of \`just test\` missing" >&2
+    echo "$missing prerequisite(s) of $purpose missing" >&2
     exit 1
 fi

@@ -52,3 +52,14 @@ def test_doctor_missing(tmp_path):
         "error: jq not found; install it (Debian/Ubuntu: apt-get install jq; Fedora: dnf install jq), "
         "or see `just doctor`"
     )
+
+
+def test_doctor_rootless_user():
+    """As a user with no subuid range and no runtime directory (nobody), the
+    rootless entries name both with their fix and decide the exit status."""
+    done = run(["runuser", "-u", "nobody", "--", "env", "-u", "XDG_RUNTIME_DIR", DOCTOR], check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines_ok(done.stdout)
+    for name in ("subuid-range", "runtime-dir"):
+        assert re.search(rf"^missing +{name} +rootless +Debian/Ubuntu: as root", done.stdout, re.M), done.stdout
+    assert "prerequisite(s) of rootless podman" in done.stderr, done.stderr

@@ -22,7 +22,10 @@ class Unpacked:
         self.tar = folder.with_suffix(".tar")
         engine.save(ref, self.tar)
         with tarfile.open(self.tar) as t:
-            t.extractall(folder, filter="tar")
+            # Extraction filters came in Python 3.11.4; Debian 12's 3.11.2 (the
+            # rootless user's, scripts/rootless-user.sh) has none: the archive is
+            # the engine's own save of a local image.
+            t.extractall(folder, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
         self.manifest = json.loads((folder / "manifest.json").read_text())[0]
         self.config = json.loads((folder / self.manifest["Config"]).read_text())
 

@@ -10,8 +10,9 @@ NO_CAPS = "0000000000000000"
 
 @dataclass(frozen=True)
 class Status:
-    uids: tuple[int, ...]  # real, effective, saved, filesystem
+    uids: tuple[int, ...]  # real, effective, saved, filesystem, as the container sees them
     gids: tuple[int, ...]
+    host_uid: int  # the real uid on the host: a subordinate uid under rootless podman
     groups: tuple[int, ...]  # supplementary
     cap_eff: str
     cap_prm: str
@@ -27,9 +28,11 @@ def status(pid: int) -> Status:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         fields[key] = value.split()
+    uid_map, gid_map = id_map(pid, "uid"), id_map(pid, "gid")
     return Status(
-        uids=tuple(map(int, fields["Uid"])),
-        gids=tuple(map(int, fields["Gid"])),
+        uids=tuple(inside(int(u), uid_map) for u in fields["Uid"]),
+        gids=tuple(inside(int(g), gid_map) for g in fields["Gid"]),
+        host_uid=int(fields["Uid"][0]),
         groups=tuple(map(int, fields.get("Groups", []))),
         cap_eff=fields["CapEff"][0],
         cap_prm=fields["CapPrm"][0],
@@ -39,6 +42,23 @@ def status(pid: int) -> Status:
         seccomp=int(fields["Seccomp"][0]),
         root_read_only=root_read_only(pid),
     )
+
+
+def id_map(pid: int, kind: str) -> list[tuple[int, int, int]]:
+    """/proc/PID/uid_map (KIND uid) or gid_map as (inside, outside, count)
+    lines. Read from the host, outside is a host id; a container without a
+    user namespace has the identity map."""
+    text = Path(f"/proc/{pid}/{kind}_map").read_text()
+    return [(int(i), int(o), int(n)) for i, o, n in (line.split() for line in text.splitlines())]
+
+
+def inside(host_id: int, mapping: list[tuple[int, int, int]]) -> int:
+    """HOST_ID (as /proc/PID/status shows it to the host) as the process's own
+    user namespace sees it: the container's uid, rootful or rootless."""
+    for first_inside, first_outside, count in mapping:
+        if first_outside <= host_id < first_outside + count:
+            return first_inside + host_id - first_outside
+    raise AssertionError(f"id {host_id} is outside the process's map {mapping}")
 
 
 def root_read_only(pid: int) -> bool:

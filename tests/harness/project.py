@@ -67,5 +67,6 @@ def hardening_flags(engine: str) -> tuple[str, ...]:
 
 
 def tools_path() -> str:
-    """PATH with the project's .tools/bin (hadolint, dive, kubectl, ...) first."""
-    return f"{ROOT / '.tools/bin'}:{os.environ.get('PATH', '')}"
+    """PATH with the project's .tools/bin (hadolint, dive, kubectl, ...) first,
+    or TOOLS_BIN, the rootless user's copy (scripts/rootless-user.sh)."""
+    return f"{os.environ.get('TOOLS_BIN') or ROOT / '.tools/bin'}:{os.environ.get('PATH', '')}"
