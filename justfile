@@ -79,7 +79,8 @@ check: lint test-rust test-browser
 # every test, CI's command: `just check`, then the images and every practice checked on them, Docker, the bases, the mutants, seccomp, the pods on podman and on a real cluster, publishing and the SBOMs; prints what each part took
 [group('check')]
 test: (_part "start") lint (_part "lint") test-rust (_part "test-rust") test-browser (_part "test-browser") \
-    test-images (_part "test-images") test-docker (_part "test-docker") test-bases (_part "test-bases") \
+    test-images (_part "test-images") test-docker (_part "test-docker") test-rootless (_part "test-rootless") \
+    test-bases (_part "test-bases") \
     test-mutants (_part "test-mutants") test-seccomp (_part "test-seccomp") test-kubernetes (_part "test-kubernetes") \
     test-cluster (_part "test-cluster") test-publish (_part "test-publish") test-sbom (_part "test-sbom")
     @scripts/parts.sh report

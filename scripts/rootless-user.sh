@@ -79,8 +79,17 @@ if [[ ${1:-} == --run ]]; then
     shift
     id "$user" >/dev/null 2>&1 || die "no user $user: run scripts/rootless-user.sh first"
     cd "$root"
-    as_user test -r justfile -a -x scripts/doctor.sh ||
-        die "$user cannot read this checkout ($root): clone it where others may read it (not under /root), or chmod o+rx the folders above it"
+    if ! as_user test -r "$root/justfile" -a -x "$root/scripts/doctor.sh"; then
+        # A checkout the user cannot reach (a clone under /root): run in a
+        # mirror of hard links where it can, made anew, nothing copied.
+        mirror=/var/tmp/moscow-time-rootless-checkout
+        rm -rf "$mirror"
+        cp -al "$root" "$mirror" 2>/dev/null ||
+            die "$user cannot read this checkout ($root), and $mirror cannot mirror it: clone it where others may read it (not under /root)"
+        echo "$user cannot read $root: running in $mirror, a mirror of hard links" >&2
+        root=$mirror
+        cd "$root"
+    fi
     user_tools
     as_user "$@"
     exit
