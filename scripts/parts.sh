@@ -26,7 +26,7 @@ report() {
     awk -F'\t' '
         NR == 1 { first = prev = $2; next }
         { printf "%-18s %6d s\n", $1, $2 - prev; prev = $2 }
-        END { if (NR > 1) printf "%-18s %6d s\n", "just test", prev - first }
+        END { if (NR > 1) printf "%-18s %6d s\n", "total", prev - first }
     ' "$parts"
 }
 
@@ -60,7 +60,7 @@ record)
         # shell, as the README has it), the test command is a step of its own.
         if [[ -s $parts ]]; then
             while read -r name secs _; do
-                if [[ $name != just ]]; then
+                if [[ $name != total ]]; then
                     echo "| &nbsp;&nbsp;$name | $secs |"
                 elif ! grep -q '^README test command' "$steps" 2>/dev/null; then
                     echo "| just test, in a new shell | $secs |"
