@@ -64,7 +64,7 @@ lint: _tools (_need "cargo rustfmt clippy")
     @scripts/renovate.sh renovate-config-validator --strict --no-global renovate.json
     @"$(scripts/actionlint.sh)" -no-color
     pytest tests/images/test_containerfiles.py tests/kubernetes/test_manifests.py tests/test_runtime_deps.py tests/test_docs.py \
-        tests/deny tests/test_pins.py tests/test_workflows.py
+        tests/deny tests/test_pins.py tests/test_workflows.py tests/test_ci_run.py
     @scripts/check-docs.sh
 
 # the dependency policy alone: cargo-deny with deny.toml (licences, bans, sources, advisories), saying which advisory database it read and its date (ADVISORY_DB: docs/dependencies.md)
