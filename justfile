@@ -266,16 +266,9 @@ clean:
 _part NAME:
     @scripts/parts.sh mark {{ NAME }}
 
-# install hadolint, container-structure-test and dive into .tools/ on first use
+# install the pinned linters and the check harness into .tools/ on first use (scripts/tools.sh)
 _tools:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    if ! cmp -s requirements-tools.txt .tools/requirements-tools.txt; then
-        scripts/doctor.sh --need python3-venv
-        python3 -m venv .tools
-        .tools/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
-        cp requirements-tools.txt .tools/
-    fi
+    @scripts/tools.sh
 
 _browser:
     #!/usr/bin/env bash

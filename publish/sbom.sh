@@ -10,6 +10,9 @@
 #   IMAGE_REPO  the local images, VARIANT-ARCH (default localhost/moscow-time)
 #   VARIANTS    default "alpine distroless scratch"
 #   ARCHES      default "amd64 arm64"
+#   SBOM_CACHE  a folder for SBOMs by image ID: an image whose SBOMs are
+#               there is not scanned again (the publish checks, which
+#               publish the same images many times, set one for their run)
 # Needs: podman, syft (.tools/), jq.
 set -euo pipefail
 
@@ -34,11 +37,22 @@ trap 'rm -rf "$work"' EXIT
 for v in "${variants[@]}"; do
     for a in "${arches[@]}"; do
         name=moscow-time-$v-$a
-        podman save --quiet --format docker-archive -o "$work/$name.tar" "$repo:$v-$a"
-        # Saved, not pulled: syft sees exactly the local image, no registry or daemon.
-        syft scan --quiet --source-name "$repo" --source-version "$v-$a" "docker-archive:$work/$name.tar" \
-            -o "spdx-json=$out/$name.spdx.json" -o "cyclonedx-json=$out/$name.cdx.json"
-        rm "$work/$name.tar"
+        cached=${SBOM_CACHE:+$SBOM_CACHE/$(podman image inspect --format '{{.Id}}' "$repo:$v-$a")-$(sha256sum <<<"$repo" | cut -c1-8)-$v-$a}
+        if [[ -n $cached && -f $cached.cdx.json ]]; then
+            cp "$cached.spdx.json" "$out/$name.spdx.json"
+            cp "$cached.cdx.json" "$out/$name.cdx.json"
+        else
+            podman save --quiet --format docker-archive -o "$work/$name.tar" "$repo:$v-$a"
+            # Saved, not pulled: syft sees exactly the local image, no registry or daemon.
+            syft scan --quiet --source-name "$repo" --source-version "$v-$a" "docker-archive:$work/$name.tar" \
+                -o "spdx-json=$out/$name.spdx.json" -o "cyclonedx-json=$out/$name.cdx.json"
+            rm "$work/$name.tar"
+            if [[ -n $cached ]]; then
+                mkdir -p "$SBOM_CACHE"
+                cp "$out/$name.spdx.json" "$cached.spdx.json"
+                cp "$out/$name.cdx.json" "$cached.cdx.json"
+            fi
+        fi
         jq -r --arg name "$name" '[.components[]? | .purl // "" | select(startswith("pkg:cargo/"))] as $crates
             | [.components[]? | .purl // "" | select(test("^pkg:(apk|deb)/"))] as $os
             | [.components[]? | select(.type == "operating-system") | .name] as $distro

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -104,16 +105,18 @@ class Store:
 
 
 class CleanStore(Store):
-    """A podman store of its own, empty but for the bases (loaded from
-    ARCHIVE, as a pull would bring them): a build in it shares no cache with
-    any other build."""
+    """A podman store of its own, empty, that reads the bases from BASES (a
+    store that holds them alone, as a pull would bring them): a build in it
+    shares no cache with any other build."""
 
-    def __init__(self, folder: Path, archive: Path):
+    def __init__(self, folder: Path, bases: Path):
         folder.mkdir()
         conf = folder / "storage.conf"
-        conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n')
+        conf.write_text(
+            f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n'
+            f'[storage.options]\nadditionalimagestores = ["{bases}"]\n'
+        )
         super().__init__(folder, {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)})
-        output(["podman", "load", "--quiet", "--input", archive], env=self.env)
 
     def build(self, variants, archs: str, **env: str) -> dict[str, Built]:
         """VARIANTS for ARCHS, as scripts/build-image.sh builds them (with
@@ -132,18 +135,18 @@ class CleanStore(Store):
         run(["podman", "system", "reset", "--force"], env=self.env, check=False)
 
 
-def clean_build(archive: Path, folder: Path, variants, archs: str, **env: str) -> dict[str, Built]:
+def clean_build(bases: Path, folder: Path, variants, archs: str, **env: str) -> dict[str, Built]:
     """The images of one build of this checkout in a clean store."""
-    store = CleanStore(folder, archive)
+    store = CleanStore(folder, bases)
     try:
         return store.build(variants, archs, **env)
     finally:
         store.remove()
 
 
-def two_clean_builds(archive: Path, folder: Path, variants, archs: str, **env: str) -> tuple[dict, dict]:
+def two_clean_builds(bases: Path, folder: Path, variants, archs: str, **env: str) -> tuple[dict, dict]:
     """The images of two builds of this checkout, each in a clean store."""
-    first, second = (clean_build(archive, folder / f"round-{i}", variants, archs, **env) for i in (1, 2))
+    first, second = (clean_build(bases, folder / f"round-{i}", variants, archs, **env) for i in (1, 2))
     pushed = (f"  {image}: {first[image].pushed} {second[image].pushed}" for image in first)
     info("pushed digests of two clean builds:\n" + "\n".join(pushed))
     return first, second
@@ -165,10 +168,31 @@ def differences(first: dict, second: dict) -> list[str]:
     return found
 
 
-def save_bases(engine, names, folder: Path) -> Path:
-    archive = folder / "bases.tar"
-    engine("save", "--multi-image-archive", "--output", archive, *sorted(names))
-    return archive
+def bases_store(engine, names) -> Path:
+    """The graph root of a podman store that holds the images NAMES and
+    nothing else, for clean stores to read as an additional image store.
+    Copying the bases (the builder is over 1.5 GiB) takes a minute or more,
+    so the store is kept in ~/.cache/moscow-time/ for as long as the bases
+    keep their IDs: one set at a time, the last one asked for."""
+    ids = [engine.image_id(name) for name in sorted(names)]
+    key = hashlib.sha256(" ".join(sorted(names) + ids).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "moscow-time/clean-bases"
+    store = Store(cache / key, {**os.environ, "CONTAINERS_STORAGE_CONF": str(cache / key / "storage.conf")})
+    if not (store.folder / "complete").exists():
+        for old in cache.glob("*") if cache.exists() else ():
+            conf = {**os.environ, "CONTAINERS_STORAGE_CONF": str(old / "storage.conf")}
+            run(["podman", "system", "reset", "--force"], env=conf, check=False)
+            shutil.rmtree(old)
+        store.folder.mkdir(parents=True)
+        (store.folder / "storage.conf").write_text(
+            f'[storage]\ndriver = "overlay"\ngraphroot = "{store.folder}/graph"\nrunroot = "{store.folder}/run"\n'
+        )
+        archive = store.folder / "bases.tar"
+        engine("save", "--multi-image-archive", "--output", archive, *sorted(names))
+        output(["podman", "load", "--quiet", "--input", archive], env=store.env)
+        archive.unlink()
+        (store.folder / "complete").touch()
+    return store.folder / "graph"
 
 
 @pytest.fixture(scope="module")
@@ -197,20 +221,20 @@ def test_reproducible(engine, image_repo, bases, tmp_path):
     two differ (the cache holds layers of other inputs, or the build is not
     reproducible), a second clean build decides; `just reproducible` always
     compares two clean builds and records them."""
-    archive = save_bases(engine, set(bases.values()), tmp_path)
+    bases_graph = bases_store(engine, set(bases.values()))
     if results := os.environ.get("REPRO_RESULTS"):
-        first, second = two_clean_builds(archive, tmp_path, VARIANTS, REPRO_ARCHS)
+        first, second = two_clean_builds(bases_graph, tmp_path, VARIANTS, REPRO_ARCHS)
         write_results(Path(results), first, second)
         assert differences(first, second) == []
         return
-    clean = clean_build(archive, tmp_path / "clean", VARIANTS, REPRO_ARCHS)
+    clean = clean_build(bases_graph, tmp_path / "clean", VARIANTS, REPRO_ARCHS)
     local = Store(tmp_path / "local")
     here = {image: local.image(f"{image_repo}:{image}", image) for image in clean}
     if (found := differences(clean, here)) == []:
         info(f"a clean build gives the images of {image_repo} here: same layers, IDs and pushed digests")
         return
     info(f"{image_repo}'s images differ from a clean build ({', '.join(found)}); a second clean build decides")
-    second = clean_build(archive, tmp_path / "clean-2", VARIANTS, REPRO_ARCHS)
+    second = clean_build(bases_graph, tmp_path / "clean-2", VARIANTS, REPRO_ARCHS)
     assert differences(clean, second) == []
 
 
@@ -220,9 +244,8 @@ def test_reproducible_mutant(engine, bases, tmp_path):
     base = bases[f"alpine-{build_arch()}"]
     containerfile = tmp_path / "Containerfile.build-time"
     containerfile.write_text("ARG ALPINE_IMAGE\nFROM ${ALPINE_IMAGE}\nRUN date +%s%N > /etc/built-at\n")
-    archive = save_bases(engine, {base}, tmp_path)
     first, second = two_clean_builds(
-        archive,
+        bases_store(engine, set(bases.values())),
         tmp_path,
         ["alpine"],
         build_arch(),

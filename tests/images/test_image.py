@@ -2,6 +2,7 @@
 structure, user, healthcheck, labels, the files the runtime stage adds, and
 the binary in it (owner, static-pie musl, architecture), size and waste."""
 
+import os
 import re
 import tarfile
 
@@ -47,10 +48,13 @@ def test_manifest_platforms(variant_target, request):
 def test_structure(image, target):
     """container-structure-test: entrypoint, port 8080, labels, files present and absent."""
     structure = HERE / "structure"
+    # The tar driver unpacks the image once per check: in memory, not on disk,
+    # where its writes make distroless's checks several times slower.
+    tmp = {"TMPDIR": "/dev/shm"} if os.access("/dev/shm", os.W_OK) else {}
     done = run(
         ["container-structure-test", "test", "--driver", "tar", "--image", image.unpacked.tar,
          "--config", structure / "common.yaml", "--config", structure / f"{target.variant}.yaml"],
-        check=False,
+        check=False, env={**os.environ, **tmp},
     )  # fmt: skip
     failed = [
         line for line in done.stdout.splitlines() if line.startswith(("--- FAIL", "Error", "Passes:", "Failures:"))

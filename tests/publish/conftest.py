@@ -6,6 +6,7 @@ the fixture that made it: registry processes by PID, gpg-agent, keys.
 """
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -26,6 +27,19 @@ def images(image_repo):
 @pytest.fixture(scope="session")
 def work(tmp_path_factory):
     return tmp_path_factory.mktemp("publish")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sbom_cache(work):
+    """One SBOM per image for the whole run, the mutants' pytests included
+    (they inherit the variable): the checks publish the same images a few
+    dozen times, and syft takes seconds for each."""
+    if "SBOM_CACHE" in os.environ:
+        yield
+        return
+    os.environ["SBOM_CACHE"] = str(work / "sbom-cache")
+    yield
+    del os.environ["SBOM_CACHE"]
 
 
 @pytest.fixture(scope="session")
