@@ -7,8 +7,8 @@ itself says: its dependency extraction (`--platform=local
 --dry-run=extract`, offline) runs on a copy of the checkout. The copy also
 holds the mutants of tests/pins/mutants/ at the paths they name, pins that no
 manager matches, and each must be caught. The extraction takes about half a
-minute, so its report is kept in target/pins/ under a hash of everything it
-read: a warm `just lint` reuses it."""
+minute, so its report is kept in ~/.cache/moscow-time/pins/ under a hash of
+everything it read: a warm `just lint` reuses it, in any clone."""
 
 import hashlib
 import json
@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -125,7 +126,7 @@ def tracked_files():
 
 def renovate_report(tmp_path_factory):
     """Renovate's extraction on a copy of the checkout plus the mutants,
-    cached in target/pins/ by a hash of what it reads."""
+    cached in ~/.cache/moscow-time/pins/ by a hash of what it reads."""
     # Only what may hold a pin: an edit to the code or the docs keeps the cache.
     files = {f: ROOT / f for f in tracked_files() if not SKIP.search(f)}
     files.update({str(m.relative_to(MUTANTS)): m for m in MUTANTS.rglob("*") if m.is_file()})
@@ -134,7 +135,8 @@ def renovate_report(tmp_path_factory):
         digest.update(name.encode() + b"\0" + files[name].read_bytes() + b"\0")
     for lock in ("scripts/renovate.sh", "scripts/renovate/package-lock.json"):
         digest.update((ROOT / lock).read_bytes())
-    cached = ROOT / "target/pins" / f"renovate-extract-{digest.hexdigest()[:16]}.json"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "moscow-time/pins"
+    cached = cache / f"renovate-extract-{digest.hexdigest()[:16]}.json"
     copy = tmp_path_factory.mktemp("checkout")
     for name, source in files.items():
         (copy / name).parent.mkdir(parents=True, exist_ok=True)

@@ -15,17 +15,21 @@ from .project import BINARY_PATH
 BASE_LABEL = "org.opencontainers.image.base.name"
 
 
+def extract_all(archive: Path, folder: Path) -> None:
+    """ARCHIVE unpacked into FOLDER. Extraction filters came in Python 3.11.4;
+    Debian 12's 3.11.2 has none: the archive is the engine's own save of a
+    local image."""
+    with tarfile.open(archive) as t:
+        t.extractall(folder, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+
+
 class Unpacked:
     def __init__(self, engine: Engine, ref: str, folder: Path):
         self.engine, self.ref, self.dir = engine, ref, folder
         folder.mkdir(parents=True, exist_ok=True)
         self.tar = folder.with_suffix(".tar")
         engine.save(ref, self.tar)
-        with tarfile.open(self.tar) as t:
-            # Extraction filters came in Python 3.11.4; Debian 12's 3.11.2 (the
-            # rootless user's, scripts/rootless-user.sh) has none: the archive is
-            # the engine's own save of a local image.
-            t.extractall(folder, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+        extract_all(self.tar, folder)
         self.manifest = json.loads((folder / "manifest.json").read_text())[0]
         self.config = json.loads((folder / self.manifest["Config"]).read_text())
 

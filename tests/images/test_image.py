@@ -136,6 +136,18 @@ def test_binary_static_pie_musl(image):
     assert b"GLIBC_" not in data, "has glibc symbol versions"
 
 
+# musl's x86-64 memcpy copy loop, `shr $3,%rcx; rep movsq`: src/memcpy.rs
+# takes the names memcpy and memmove, so the static link leaves it out.
+MUSL_COPY_LOOP = bytes.fromhex("48c1e903f348a5")
+
+
+def test_binary_own_memcpy(image, target):
+    """x86-64: the binary copies with src/memcpy.rs, not musl's `rep movsq` loop."""
+    if target.arch != "amd64":
+        pytest.skip("musl's slow copy loop is x86-64's")
+    assert MUSL_COPY_LOOP not in image.unpacked.binary.read_bytes(), "musl's memcpy (rep movsq) is in the binary"
+
+
 def test_binary_arch(image, target):
     """The image config's architecture is the target's, and so is the binary's ELF machine."""
     assert image.info["Architecture"] == target.arch

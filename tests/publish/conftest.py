@@ -14,7 +14,7 @@ import subprocess
 import time
 
 import pytest
-from publishing import ROOT, VARIANTS, run, succeeded
+from publishing import ROOT, VARIANTS, kept, run, succeeded
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,6 +45,10 @@ def sbom_cache(work):
 @pytest.fixture(scope="session")
 def certs(work):
     """A CA and a server certificate for 127.0.0.1 signed by it; CERT_DIR holds the CA."""
+    return kept(work, "certs", lambda: make_certs(work))
+
+
+def make_certs(work):
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     ext = work / "ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
@@ -134,13 +138,19 @@ http:
 
 
 @pytest.fixture(scope="session")
-def registry(registries):
-    return registries("main")
+def registry(registries, work):
+    return kept(work, "registry", lambda: registries("main"))
 
 
 @pytest.fixture(scope="session")
 def gpg(work):
     """GNUPGHOME with two passphrase-less keys: {"home", "publisher", "other", "publisher_asc"}."""
+    keys = kept(work, "gpg", lambda: make_gpg_keys(work))
+    yield keys
+    run("gpgconf", "--kill", "gpg-agent", env={"GNUPGHOME": str(keys["home"])})
+
+
+def make_gpg_keys(work):
     home = work / "gnupg"
     home.mkdir(mode=0o700)
     env = {"GNUPGHOME": str(home)}
@@ -171,8 +181,7 @@ def gpg(work):
     keys["publisher_asc"].write_text(
         succeeded(run("gpg", "--batch", "--armor", "--export", keys["publisher"], env=env))
     )
-    yield keys
-    run("gpgconf", "--kill", "gpg-agent", env=env)
+    return keys
 
 
 @pytest.fixture(scope="session")
@@ -183,6 +192,10 @@ def cosign():
 @pytest.fixture(scope="session")
 def cosign_keys(work, cosign):
     """Two cosign key pairs (empty password): {"publisher": (key, pub), "other": (key, pub)}."""
+    return kept(work, "cosign_keys", lambda: make_cosign_keys(work, cosign))
+
+
+def make_cosign_keys(work, cosign):
     keys = {}
     for name in ("publisher", "other"):
         succeeded(run(cosign, "generate-key-pair", "--output-key-prefix", work / name, env={"COSIGN_PASSWORD": ""}))
@@ -215,9 +228,13 @@ def publish(certs, gpg, cosign_keys, image_repo):
 
 
 @pytest.fixture(scope="session")
-def published(registry, publish, gpg, cosign_keys):
+def published(registry, publish, gpg, cosign_keys, work):
     """Every variant published to REGISTRY/moscow-time, GPG- and cosign-signed:
     {"output", "seconds", "digests": {(variant, "manifest list"|"linux/ARCH"): REF}}."""
+    return kept(work, "published", lambda: publish_all(registry, publish, gpg, cosign_keys))
+
+
+def publish_all(registry, publish, gpg, cosign_keys):
     start = time.monotonic()
     result = publish(f"{registry}/moscow-time", gpg["publisher"], cosign_keys["publisher"][0])
     seconds = time.monotonic() - start

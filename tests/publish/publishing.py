@@ -5,6 +5,7 @@ at a copy with one script broken.
 """
 
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -50,3 +51,21 @@ def one_error(result, code, pattern):
     lines = result.stdout.splitlines()
     assert len(lines) == 1, f"expected one line:\n{result.stdout}"
     assert re.search(rf"^error: .*({pattern})", lines[0]), lines[0]
+
+
+# A verify mutant's pytest (test_publish_mutants.py) checks a broken verify.sh
+# against what the run that started it published, instead of publishing it
+# all again: PUBLISH_SHARED names the folder of that run's fixture values.
+SHARED = os.environ.get("PUBLISH_SHARED")
+
+
+def kept(work: Path, name: str, make):
+    """Session fixture NAME's value: the one the run that started this pytest
+    made (PUBLISH_SHARED), or MAKE's, kept in WORK/shared for the verify mutants."""
+    if SHARED:
+        found = Path(SHARED) / f"{name}.pickle"
+        return pickle.loads(found.read_bytes()) if found.exists() else make()
+    value = make()
+    (work / "shared").mkdir(exist_ok=True)
+    (work / "shared" / f"{name}.pickle").write_bytes(pickle.dumps(value))
+    return value

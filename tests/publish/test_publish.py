@@ -12,7 +12,7 @@ import re
 import subprocess
 
 import pytest
-from publishing import ARCHS, ROOT, VARIANTS, VERSION, one_error, refused, run, succeeded
+from publishing import ARCHS, ROOT, VARIANTS, VERSION, kept, one_error, refused, run, succeeded
 
 from harness import report
 from harness.project import ROOT as REPO
@@ -139,23 +139,35 @@ def test_gpg_pull_platform_same_image(consumer, registry, image_repo, tmp_path, 
 
 
 @pytest.fixture(scope="session")
-def unsigned(publish, registry):
+def unsigned(publish, registry, work):
     """scratch pushed with neither GPG nor cosign signatures."""
-    return succeeded(publish(f"{registry}/unsigned", "none", "none", variants=["scratch"]))
+    return kept(
+        work, "unsigned", lambda: succeeded(publish(f"{registry}/unsigned", "none", "none", variants=["scratch"]))
+    )
 
 
 @pytest.fixture(scope="session")
-def other_key(publish, registry, gpg, cosign_keys):
+def other_key(publish, registry, gpg, cosign_keys, work):
     """scratch pushed and signed, GPG and cosign, with the other keys."""
-    output = succeeded(publish(f"{registry}/other-key", gpg["other"], cosign_keys["other"][0], variants=["scratch"]))
-    return re.search(r"manifest list +(\S+)", output)[1]
+
+    def make():
+        output = succeeded(
+            publish(f"{registry}/other-key", gpg["other"], cosign_keys["other"][0], variants=["scratch"])
+        )
+        return re.search(r"manifest list +(\S+)", output)[1]
+
+    return kept(work, "other_key", make)
 
 
 @pytest.fixture(scope="session")
-def moved_tag(published, registry, skopeo_copy):
+def moved_tag(published, registry, skopeo_copy, work):
     """Someone with push access but no key points a new tag, :stable, at the signed alpine list."""
     if "alpine" not in VARIANTS:
         pytest.skip("needs the alpine variant")
+    return kept(work, "moved_tag", lambda: move_tag(published, registry, skopeo_copy))
+
+
+def move_tag(published, registry, skopeo_copy):
     skopeo_copy(
         published["digests"][("alpine", "manifest list")],
         f"{registry}/moscow-time:stable",
@@ -225,9 +237,13 @@ def test_verify_refuses_wrong_public_key(verify, published):
 
 
 @pytest.fixture(scope="session")
-def replayed(publish, registry, published, skopeo_copy, cosign_keys, gpg):
+def replayed(publish, registry, published, skopeo_copy, cosign_keys, gpg, work):
     """scratch published to REGISTRY/replayed, then its amd64 image's attestations
     replaced by those of another image (validly signed, about another digest)."""
+    return kept(work, "replayed", lambda: replay(publish, registry, published, skopeo_copy, cosign_keys))
+
+
+def replay(publish, registry, published, skopeo_copy, cosign_keys):
     output = succeeded(publish(f"{registry}/replayed", "none", cosign_keys["publisher"][0], variants=["scratch"]))
     target = re.search(r"linux/amd64 +(\S+)", output)[1]
     donor = published["digests"][(VARIANTS[0], "linux/arm64")]
@@ -291,10 +307,18 @@ def sign_and_attest(cosign, cosign_keys, certs, ref, kind, predicate):
 
 
 @pytest.fixture(scope="session", params=["sbom", "provenance"])
-def half_attested(request, publish, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory):
+def half_attested(request, publish, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory, work):
     """scratch amd64 pushed unsigned, then signed and given one of the two
     attestations by hand with the publisher's key: the other is missing."""
     missing = request.param
+
+    def make():
+        return half_attest(missing, publish, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory)
+
+    return kept(work, f"half_attested-{missing}", make)
+
+
+def half_attest(missing, publish, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory):
     output = succeeded(publish(f"{registry}/no-{missing}", "none", "none", variants=["scratch"]))
     ref = re.search(r"linux/amd64 +(\S+)", output)[1]
     predicate = tmp_path_factory.mktemp(f"no-{missing}") / "predicate.json"
@@ -324,10 +348,18 @@ def test_publish_lists_hold_both_platforms(published, certs):
 
 
 @pytest.fixture(scope="session")
-def one_platform(published, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory):
+def one_platform(published, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory, work):
     """Someone with the key publishes a list of the signed scratch
     linux/amd64 image alone: signed, with a provenance about its digest,
     everything `just verify` asks of a list but the two platforms."""
+
+    def make():
+        return publish_one_platform(published, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory)
+
+    return kept(work, "one_platform", make)
+
+
+def publish_one_platform(published, registry, cosign, cosign_keys, certs, image_repo, tmp_path_factory):
     manifest = raw_manifest(certs, published["digests"][("scratch", "manifest list")])
     manifest["manifests"] = [m for m in manifest["manifests"] if m["platform"]["architecture"] == "amd64"]
     folder = tmp_path_factory.mktemp("one-platform")

@@ -4,8 +4,10 @@ must make FAIL, by ID. A check that cannot fail proves nothing.
 
 Each mutant runs in a copy of the checkout's top level (symlinks, and a copy
 of publish/ with the one change) through PUBLISH_ROOT, in a pytest of its
-own with its own registry and keys, on the scratch variant (and alpine,
-where a check moves a tag to it).
+own. A mutant of publish.sh publishes with its own registry and keys, on
+the scratch variant (and alpine, where a check moves a tag to it); a mutant
+of verify.sh checks what this run published (PUBLISH_SHARED), since only
+the consumer's side changed.
 """
 
 import os
@@ -39,26 +41,30 @@ def mutant_root(tmp_path, file, text, replacement):
 
 
 def outcomes(junit: Path) -> dict[str, str]:
-    """Each check's name[ID] in a junit XML report: failed, skipped or passed."""
+    """Each check's name[ID] in a junit XML report: failed, error (in a
+    fixture: the check itself never ran), skipped or passed."""
     found = {}
     for case in ET.parse(junit).iter("testcase"):
-        failed = case.find("failure") is not None or case.find("error") is not None
-        found[case.get("name")] = "failed" if failed else "skipped" if case.find("skipped") is not None else "passed"
+        kinds = [kind for kind in ("failure", "error", "skipped") if case.find(kind) is not None]
+        found[case.get("name")] = {"failure": "failed"}.get(kinds[0], kinds[0]) if kinds else "passed"
     return found
 
 
 @pytest.mark.skipif("PUBLISH_ROOT" in os.environ, reason="no mutants of mutants")
 @pytest.mark.parametrize("name", list(MUTANTS))
-def test_mutant_caught(tmp_path, name):
+def test_mutant_caught(tmp_path, name, work):
     mutant = MUTANTS[name]
     must_fail = [check.replace("{version}", VERSION) for check in mutant["fail"]]
     root = mutant_root(tmp_path, mutant["file"], mutant["text"], mutant["replacement"])
-    moves_tag = any("moved_tag" in c or "tag_not_at" in c for c in must_fail)
+    if mutant["file"] == "verify.sh":
+        env = {"PUBLISH_SHARED": str(work / "shared")}
+    else:
+        moves_tag = any("moved_tag" in c or "tag_not_at" in c for c in must_fail)
+        env = {"VARIANTS": "alpine scratch" if moves_tag else "scratch"}
     junit = tmp_path / "checks.xml"
     done = run(
         sys.executable, "-m", "pytest", "-q", f"--junitxml={junit}", *[f"{CHECKS}::{c}" for c in must_fail],
-        env={"PUBLISH_ROOT": str(root), "VARIANTS": "alpine scratch" if moves_tag else "scratch"},
-        cwd=REPO, timeout=1800,
+        env={"PUBLISH_ROOT": str(root), **env}, cwd=REPO, timeout=1800,
     )  # fmt: skip
     assert junit.exists(), f"the mutant's pytest wrote no report:\n{done.stdout}"
     found = outcomes(junit)

@@ -19,6 +19,7 @@ import pytest
 from publishing import ARCHS, run, succeeded
 
 from harness import report
+from harness.image import extract_all
 from harness.project import BINARY_PATH as BINARY
 from harness.project import ROOT as REPO
 from harness.project import VARIANTS
@@ -138,8 +139,7 @@ def spdx_crates(path):
 def binary_of(image, folder):
     """The binary from the topmost layer of IMAGE (podman save) that holds it."""
     succeeded(run("podman", "save", "--quiet", "--format", "docker-archive", "-o", folder / "image.tar", image))
-    with tarfile.open(folder / "image.tar") as archive:
-        archive.extractall(folder, filter="data")
+    extract_all(folder / "image.tar", folder)
     for layer in reversed(json.loads((folder / "manifest.json").read_text())[0]["Layers"]):
         with tarfile.open(folder / layer) as tar:
             try:
