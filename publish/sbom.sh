@@ -37,21 +37,22 @@ trap 'rm -rf "$work"' EXIT
 for v in "${variants[@]}"; do
     for a in "${arches[@]}"; do
         name=moscow-time-$v-$a
-        cached=${SBOM_CACHE:+$SBOM_CACHE/$(podman image inspect --format '{{.Id}}' "$repo:$v-$a")-$(sha256sum <<<"$repo" | cut -c1-8)-$v-$a}
-        if [[ -n $cached && -f $cached.cdx.json ]]; then
-            cp "$cached.spdx.json" "$out/$name.spdx.json"
-            cp "$cached.cdx.json" "$out/$name.cdx.json"
-        else
+        # Made in $out, or in SBOM_CACHE under the image's ID (and the
+        # repository, which the SBOMs name) and copied from there.
+        made=$out/$name
+        [[ -z ${SBOM_CACHE:-} ]] ||
+            made=$SBOM_CACHE/$(podman image inspect --format '{{.Id}}' "$repo:$v-$a")-$(sha256sum <<<"$repo" | cut -c1-8)-$v-$a
+        if [[ -z ${SBOM_CACHE:-} || ! -f $made.cdx.json ]]; then
+            mkdir -p "$(dirname "$made")"
             podman save --quiet --format docker-archive -o "$work/$name.tar" "$repo:$v-$a"
             # Saved, not pulled: syft sees exactly the local image, no registry or daemon.
             syft scan --quiet --source-name "$repo" --source-version "$v-$a" "docker-archive:$work/$name.tar" \
-                -o "spdx-json=$out/$name.spdx.json" -o "cyclonedx-json=$out/$name.cdx.json"
+                -o "spdx-json=$made.spdx.json" -o "cyclonedx-json=$made.cdx.json"
             rm "$work/$name.tar"
-            if [[ -n $cached ]]; then
-                mkdir -p "$SBOM_CACHE"
-                cp "$out/$name.spdx.json" "$cached.spdx.json"
-                cp "$out/$name.cdx.json" "$cached.cdx.json"
-            fi
+        fi
+        if [[ $made != "$out/$name" ]]; then
+            cp "$made.spdx.json" "$out/$name.spdx.json"
+            cp "$made.cdx.json" "$out/$name.cdx.json"
         fi
         jq -r --arg name "$name" '[.components[]? | .purl // "" | select(startswith("pkg:cargo/"))] as $crates
             | [.components[]? | .purl // "" | select(test("^pkg:(apk|deb)/"))] as $os

@@ -18,10 +18,10 @@ import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from harness import project
 from harness.project import ROOT
 
 MUTANTS = ROOT / "tests/pins/mutants"
@@ -135,8 +135,7 @@ def renovate_report(tmp_path_factory):
         digest.update(name.encode() + b"\0" + files[name].read_bytes() + b"\0")
     for lock in ("scripts/renovate.sh", "scripts/renovate/package-lock.json"):
         digest.update((ROOT / lock).read_bytes())
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "moscow-time/pins"
-    cached = cache / f"renovate-extract-{digest.hexdigest()[:16]}.json"
+    cached = project.cache_dir() / "pins" / f"renovate-extract-{digest.hexdigest()[:16]}.json"
     copy = tmp_path_factory.mktemp("checkout")
     for name, source in files.items():
         (copy / name).parent.mkdir(parents=True, exist_ok=True)

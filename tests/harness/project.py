@@ -70,3 +70,9 @@ def tools_path() -> str:
     """PATH with the project's .tools/bin (hadolint, dive, kubectl, ...) first,
     or TOOLS_BIN, the rootless user's copy (scripts/rootless-user.sh)."""
     return f"{os.environ.get('TOOLS_BIN') or ROOT / '.tools/bin'}:{os.environ.get('PATH', '')}"
+
+
+def cache_dir() -> Path:
+    """~/.cache/moscow-time (XDG_CACHE_HOME): what outlives a clone, as the
+    scripts keep it (scripts/cosign.sh, cluster/lib.sh)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "moscow-time"

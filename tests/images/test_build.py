@@ -105,16 +105,17 @@ class Store:
 
 
 class CleanStore(Store):
-    """A podman store of its own, empty, that reads the bases from BASES (a
-    store that holds them alone, as a pull would bring them): a build in it
-    shares no cache with any other build."""
+    """A podman store of its own in FOLDER, empty; with BASES it reads the
+    images of the store whose graph root that is (one that holds the bases
+    alone, as a pull would bring them): a build in it shares no cache with
+    any other build."""
 
-    def __init__(self, folder: Path, bases: Path):
-        folder.mkdir()
+    def __init__(self, folder: Path, bases: Path | None = None):
+        folder.mkdir(parents=True)
         conf = folder / "storage.conf"
         conf.write_text(
             f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n'
-            f'[storage.options]\nadditionalimagestores = ["{bases}"]\n'
+            + (f'[storage.options]\nadditionalimagestores = ["{bases}"]\n' if bases else "")
         )
         super().__init__(folder, {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)})
 
@@ -132,7 +133,14 @@ class CleanStore(Store):
         return images
 
     def remove(self) -> None:
-        run(["podman", "system", "reset", "--force"], env=self.env, check=False)
+        remove_store(self.folder)
+
+
+def remove_store(folder: Path) -> None:
+    """The store of FOLDER/storage.conf emptied (podman owns its files), then FOLDER."""
+    conf = {**os.environ, "CONTAINERS_STORAGE_CONF": str(folder / "storage.conf")}
+    run(["podman", "system", "reset", "--force"], env=conf, check=False)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def clean_build(bases: Path, folder: Path, variants, archs: str, **env: str) -> dict[str, Built]:
@@ -176,23 +184,18 @@ def bases_store(engine, names) -> Path:
     keep their IDs: one set at a time, the last one asked for."""
     ids = [engine.image_id(name) for name in sorted(names)]
     key = hashlib.sha256(" ".join(sorted(names) + ids).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "moscow-time/clean-bases"
-    store = Store(cache / key, {**os.environ, "CONTAINERS_STORAGE_CONF": str(cache / key / "storage.conf")})
-    if not (store.folder / "complete").exists():
+    cache = project.cache_dir() / "clean-bases"
+    folder = cache / key
+    if not (folder / "complete").exists():
         for old in cache.glob("*") if cache.exists() else ():
-            conf = {**os.environ, "CONTAINERS_STORAGE_CONF": str(old / "storage.conf")}
-            run(["podman", "system", "reset", "--force"], env=conf, check=False)
-            shutil.rmtree(old)
-        store.folder.mkdir(parents=True)
-        (store.folder / "storage.conf").write_text(
-            f'[storage]\ndriver = "overlay"\ngraphroot = "{store.folder}/graph"\nrunroot = "{store.folder}/run"\n'
-        )
-        archive = store.folder / "bases.tar"
+            remove_store(old)
+        store = CleanStore(folder)
+        archive = folder / "bases.tar"
         engine("save", "--multi-image-archive", "--output", archive, *sorted(names))
         output(["podman", "load", "--quiet", "--input", archive], env=store.env)
         archive.unlink()
-        (store.folder / "complete").touch()
-    return store.folder / "graph"
+        (folder / "complete").touch()
+    return folder / "graph"
 
 
 @pytest.fixture(scope="module")
