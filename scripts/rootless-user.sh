@@ -66,7 +66,8 @@ user_tools() {
     as_user sh -c "echo '$root/.tools/lib/python$version/site-packages' >'$venv/lib/python$version/site-packages/moscow-time-tools.pth'"
     for script in "$root"/.tools/bin/*; do
         [[ ! -e $venv/bin/${script##*/} && -f $script && -x $script ]] || continue
-        if head -n 1 "$script" | grep -qx "#!$root/.tools/bin/python3"; then
+        # pip writes python3 into the first line, uv python.
+        if head -n 1 "$script" | grep -qxE "#!$root/\.tools/bin/python(3(\.[0-9]+)?)?"; then
             sed "1s|.*|#!$venv/bin/python3|" "$script" | as_user sh -c "cat >'$venv/bin/${script##*/}' && chmod +x '$venv/bin/${script##*/}'"
         else
             as_user ln -s "$script" "$venv/bin/"
