@@ -76,12 +76,13 @@ deny: _tools
 [group('check')]
 check: lint test-rust test-browser
 
-# every test, CI's command: `just check`, then the images and every practice checked on them, Docker, the bases, the mutants, seccomp, the pods on podman and on a real cluster, publishing and the SBOMs; prints what each part took
+# every test, CI's command: `just check`, then the images and every practice checked on them, their clean rebuild (beside the parts that wait), Docker, the bases, the mutants, seccomp, the pods on podman and on a real cluster, publishing and the SBOMs; prints what each part took
 [group('check')]
 test: (_part "start") lint (_part "lint") test-rust (_part "test-rust") test-browser (_part "test-browser") \
-    test-images (_part "test-images") test-docker (_part "test-docker") test-rootless (_part "test-rootless") \
-    test-bases (_part "test-bases") \
+    test-images (_part "test-images") (_beside "test-reproducible") \
+    test-docker (_part "test-docker") test-rootless (_part "test-rootless") test-bases (_part "test-bases") \
     test-mutants (_part "test-mutants") test-seccomp (_part "test-seccomp") test-kubernetes (_part "test-kubernetes") \
+    (_await "test-reproducible") (_part "test-reproducible") \
     test-cluster (_part "test-cluster") test-publish (_part "test-publish") test-sbom (_part "test-sbom")
     @scripts/parts.sh report
 
@@ -111,6 +112,10 @@ test-browser: _browser (_need "cargo")
 # build the images and prove every practice they claim (SLOW=0: without the layer-cache and clean builds)
 [group('check')]
 test-images: _tools _engine (_need "curl file binutils") images (_pytest "tests/images/test_image.py" "tests/images/test_runtime.py" "tests/images/test_build.py")
+
+# reproducible images: a build in a clean store gives the build machine's three images the layers, ID and pushed digest the cached build gave (`just test` runs it beside the parts that wait)
+[group('check')]
+test-reproducible: _tools _podman images (_pytest "tests/images/test_reproducible.py")
 
 # the image checks and their mutants under Docker, on the six images Docker builds; its binary is podman's, byte for byte (docs/docker.md); starts the project's dockerd if none answers, and stops it after
 [group('check')]
@@ -209,7 +214,7 @@ cluster-down:
 # build the six images twice, each time in a clean podman store, and write whether they came out the same to docs/results/reproducible.md
 [group('report')]
 reproducible: _tools _podman images
-    REPRO_ARCHS="amd64 arm64" REPRO_RESULTS=docs/results/reproducible.md pytest tests/images/test_build.py -k test_reproducible
+    REPRO_ARCHS="amd64 arm64" REPRO_RESULTS=docs/results/reproducible.md pytest tests/images/test_reproducible.py -k 'test_reproducible and not mutant'
 
 # both benchmarks below
 [group('report')]
@@ -266,6 +271,12 @@ clean:
 # `just test`'s timing: what each part took, with the recipes it was the first to need (scripts/parts.sh)
 _part NAME:
     @scripts/parts.sh mark {{ NAME }}
+
+_beside RECIPE:
+    @JUST="{{ just_executable() }}" scripts/parts.sh beside {{ RECIPE }}
+
+_await RECIPE:
+    @scripts/parts.sh await {{ RECIPE }}
 
 # install the pinned linters and the check harness into .tools/ on first use (scripts/tools.sh)
 _tools:

@@ -4,6 +4,12 @@
 #
 #   scripts/parts.sh mark NAME   NAME ends now ("start": a new run begins)
 #   scripts/parts.sh report      each part and its seconds, and the total
+#   scripts/parts.sh beside RECIPE
+#                                start `just RECIPE` in the background, niced,
+#                                to run beside the parts that follow (most of
+#                                them wait on containers and leave the CPU idle)
+#   scripts/parts.sh await RECIPE
+#                                wait for it, print its output, fail as it did
 #   scripts/parts.sh disk-mark   remember the disk in use now (.ci/run's start)
 #   scripts/parts.sh record FILE WHAT
 #                                append to FILE a section headed by the date,
@@ -13,9 +19,20 @@
 #
 # A part's time runs from the previous mark to its own, so it includes the
 # recipes it was the first to need (test-images: building the six images).
+# A part run beside others counts only the time spent waiting for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=target/test-parts.tsv steps=target/ci-steps.tsv disk=target/disk-before
+beside=target/beside
+
+# stop_beside RECIPE: the last background run of RECIPE stopped, with all it
+# started (its own session), if it still runs.
+stop_beside() {
+    local pid
+    pid=$(cat "$beside/$1.pid" 2>/dev/null) || return 0
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    rm -f "$beside/$1.pid"
+}
 
 # GiB in use on the file systems of /var/lib and ~/.cache, each counted once.
 disk_used() {
@@ -38,6 +55,39 @@ mark)
     printf '%s\t%s\n' "$name" "$(date +%s)" >>"$parts"
     ;;
 report) report ;;
+beside)
+    recipe=${2:?usage: $0 beside RECIPE}
+    mkdir -p "$beside"
+    stop_beside "$recipe"
+    rm -f "$beside/$recipe.rc"
+    date +%s >"$beside/$recipe.start"
+    # A session of its own, so that await can stop all of it. Ctrl-C on
+    # `just test` does not reach it: it runs to its end, or to the next beside.
+    # shellcheck disable=SC2016 # the inner shell expands its own arguments
+    setsid bash -c 'nice -n 19 "$1" "$2" </dev/null >"$3.log" 2>&1; echo $? >"$3.rc"' \
+        _ "${JUST:-just}" "$recipe" "$beside/$recipe" &
+    echo $! >"$beside/$recipe.pid"
+    echo "$recipe runs beside the next parts, niced; its output comes when it is awaited ($beside/$recipe.log)"
+    ;;
+await)
+    recipe=${2:?usage: $0 await RECIPE}
+    [[ -e $beside/$recipe.start ]] || { echo "error: $recipe was not started beside (scripts/parts.sh beside $recipe)" >&2; exit 2; }
+    # Bounded: the builds of `just reproducible` take minutes, not an hour.
+    waited=0
+    while [[ ! -e $beside/$recipe.rc ]] && ((waited < 3600)); do
+        sleep 1
+        waited=$((waited + 1))
+    done
+    cat "$beside/$recipe.log"
+    if [[ ! -e $beside/$recipe.rc ]]; then
+        stop_beside "$recipe"
+        echo "error: $recipe, run beside, did not end within an hour: stopped" >&2
+        exit 1
+    fi
+    rm -f "$beside/$recipe.pid"
+    echo "$recipe ran beside the parts before for $(($(stat -c %Y "$beside/$recipe.rc") - $(cat "$beside/$recipe.start"))) s; waited for it $waited s"
+    exit "$(cat "$beside/$recipe.rc")"
+    ;;
 disk-mark) mkdir -p target && disk_used >"$disk" ;;
 record)
     file=${2:?usage: $0 record FILE WHAT} what=${3:?usage: $0 record FILE WHAT}
@@ -72,5 +122,5 @@ record)
     } >>"$file"
     echo "recorded in $file"
     ;;
-*) echo "usage: $0 mark NAME | report | disk-mark | record FILE WHAT" >&2; exit 2 ;;
+*) echo "usage: $0 mark NAME | report | beside RECIPE | await RECIPE | disk-mark | record FILE WHAT" >&2; exit 2 ;;
 esac
