@@ -76,14 +76,14 @@ deny: _tools
 [group('check')]
 check: lint test-rust test-browser
 
-# every test, CI's command: `just check`, then the images and every practice checked on them, their clean rebuild (beside the parts that wait), Docker, the bases, the mutants, seccomp, the pods on podman and on a real cluster, publishing and the SBOMs; prints what each part took
+# every test, CI's command: `just check`, then the images and every practice checked on them, Docker, the bases, the mutants, seccomp, the pods on podman and on a real cluster, publishing and the SBOMs; the clean rebuild and publishing run beside the parts that mostly wait (scripts/parts.sh beside); prints what each part took
 [group('check')]
 test: (_part "start") lint (_part "lint") test-rust (_part "test-rust") test-browser (_part "test-browser") \
-    test-images (_part "test-images") (_beside "test-reproducible") \
+    test-images (_part "test-images") (_beside "_reproducible-checks") \
     test-docker (_part "test-docker") test-rootless (_part "test-rootless") test-bases (_part "test-bases") \
     test-mutants (_part "test-mutants") test-seccomp (_part "test-seccomp") test-kubernetes (_part "test-kubernetes") \
-    (_await "test-reproducible") (_part "test-reproducible") \
-    test-cluster (_part "test-cluster") test-publish (_part "test-publish") test-sbom (_part "test-sbom")
+    (_await "_reproducible-checks") (_part "test-reproducible") _publish-ready (_beside "_publish-checks") \
+    test-cluster (_part "test-cluster") (_await "_publish-checks") (_part "test-publish") test-sbom (_part "test-sbom")
     @scripts/parts.sh report
 
 # unit and integration tests of the server (conformance against nginx), and the server's mutants
@@ -113,9 +113,12 @@ test-browser: _browser (_need "cargo")
 [group('check')]
 test-images: _tools _engine (_need "curl file binutils") images (_pytest "tests/images/test_image.py" "tests/images/test_runtime.py" "tests/images/test_build.py")
 
-# reproducible images: a build in a clean store gives the build machine's three images the layers, ID and pushed digest the cached build gave (`just test` runs it beside the parts that wait)
+# reproducible images: a build in a clean store gives the build machine's three images the layers, ID and pushed digest the cached build gave (`just test` runs it beside the parts that mostly wait: scripts/parts.sh beside)
 [group('check')]
-test-reproducible: _tools _podman images (_pytest "tests/images/test_reproducible.py")
+test-reproducible: _tools _podman images _reproducible-checks
+
+# what `just test` runs beside other parts needs nothing built: the recipes before it built it
+_reproducible-checks: (_pytest "tests/images/test_reproducible.py")
 
 # the image checks and their mutants under Docker, on the six images Docker builds; its binary is podman's, byte for byte (docs/docker.md); starts the project's dockerd if none answers, and stops it after
 [group('check')]
@@ -163,8 +166,11 @@ test-mutants: _tools _podman images (_pytest "tests/mutants")
 
 # publish to a loopback TLS registry, then pull (GPG) and `just verify` (cosign) as a consumer who trusts only the test keys; the mutants of publish/ must fail their checks
 [group('check')]
-test-publish: _tools _podman _cosign (_need "skopeo gnupg docker-registry openssl curl jq") images \
-    (_pytest "tests/publish/test_publish.py" "tests/publish/test_publish_mutants.py")
+test-publish: _publish-ready _publish-checks
+
+_publish-ready: _tools _podman _cosign (_need "skopeo gnupg docker-registry openssl curl jq") images
+
+_publish-checks: (_pytest "tests/publish/test_publish.py" "tests/publish/test_publish_mutants.py")
 
 # SBOMs of the six images: syft finds every crate of Cargo.lock, exact versions
 [group('check')]

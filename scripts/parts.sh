@@ -63,11 +63,26 @@ beside)
     date +%s >"$beside/$recipe.start"
     # A session of its own, so that await can stop all of it. Ctrl-C on
     # `just test` does not reach it: it runs to its end, or to the next beside.
-    # shellcheck disable=SC2016 # the inner shell expands its own arguments
-    setsid bash -c 'nice -n 19 "$1" "$2" </dev/null >"$3.log" 2>&1; echo $? >"$3.rc"' \
-        _ "${JUST:-just}" "$recipe" "$beside/$recipe" &
+    setsid scripts/parts.sh run-beside "$recipe" </dev/null >"$beside/$recipe.log" 2>&1 &
     echo $! >"$beside/$recipe.pid"
     echo "$recipe runs beside the next parts, niced; its output comes when it is awaited ($beside/$recipe.log)"
+    ;;
+run-beside)
+    # The lowest CPU priority, for the parts in front to keep theirs: nice;
+    # the same for its session's autogroup (setsid made it one, which nice
+    # alone does not reach); and, where cgroup v1's cpu controller is root's
+    # to write, a cpu cgroup of the least share for it and for its builds'
+    # containers (BESIDE_CGROUP: podman build --cgroup-parent), which would
+    # otherwise each get a cgroup of their own at the default share.
+    recipe=$2
+    cgroup=/sys/fs/cgroup/cpu/moscow-time-beside
+    if mkdir -p "$cgroup" 2>/dev/null && echo 2 >"$cgroup/cpu.shares" && echo $$ >"$cgroup/cgroup.procs"; then
+        export BESIDE_CGROUP=/moscow-time-beside/build
+    fi
+    echo 19 >/proc/self/autogroup 2>/dev/null || true
+    rc=0
+    nice -n 19 "${JUST:-just}" "$recipe" || rc=$?
+    echo "$rc" >"$beside/$recipe.rc"
     ;;
 await)
     recipe=${2:?usage: $0 await RECIPE}

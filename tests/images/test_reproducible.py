@@ -27,10 +27,10 @@ VARIANTS = ("alpine", "distroless", "scratch")
 REPRO_ARCHS = os.environ.get("REPRO_ARCHS") or build_arch()
 
 
-# Niced (run beside other checks), the build's containers get the least CPU
-# share too: where podman gives each container a cgroup of its own (cgroup v2,
-# systemd), a nice value alone would not hold inside it.
-BUILD_PRIORITY = ["--cpu-shares=2"] if os.nice(0) > 0 else []
+# Run beside other parts (scripts/parts.sh beside), the builds' containers
+# join its cgroup of the least CPU share: a container's cgroup of its own
+# would not keep the priority of the process that started it.
+BUILD_PRIORITY = ["--cgroup-parent", cgroup] if (cgroup := os.environ.get("BESIDE_CGROUP")) else []
 
 
 class Built(NamedTuple):
