@@ -97,9 +97,15 @@ class CleanStore(Store):
 
 
 def remove_store(folder: Path) -> None:
-    """The store of FOLDER/storage.conf emptied (podman owns its files), then FOLDER."""
+    """The store of FOLDER/storage.conf emptied, then FOLDER. Not `podman
+    system reset`: that also removes podman's run directory (/run/libpod),
+    which every store shares, under the feet of a podman running beside."""
     conf = {**os.environ, "CONTAINERS_STORAGE_CONF": str(folder / "storage.conf")}
-    run(["podman", "system", "reset", "--force"], env=conf, check=False)
+    run(["podman", "rmi", "--all", "--force"], env=conf, check=False)
+    # What a failed build may have left mounted, innermost first.
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
+        run(["umount", mount], check=False)
     shutil.rmtree(folder, ignore_errors=True)
 
 
